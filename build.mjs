@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Bundles every scripts/*.ts into its own executable single file dist/<name>.
+// CommonJS (an extensionless ESM file under a "type":"commonjs" package.json exits 0 without
+// running; see ../shared/reference/zx-and-bundling.md), node shebang, mode 0755, no timestamps,
+// no absolute paths: the same sources always give the same bytes, so CI can check dist/ is fresh.
+import { build } from 'esbuild'
+import { readdirSync, chmodSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs'
+import { join, basename } from 'node:path'
+
+const check = process.argv.includes('--check')
+const entries = readdirSync('scripts').filter((f) => f.endsWith('.ts')).sort()
+const wanted = new Set(entries.map((f) => basename(f, '.ts')))
+let stale = []
+
+for (const f of entries) {
+  const name = basename(f, '.ts')
+  const out = join('dist', name)
+  const res = await build({
+    entryPoints: [join('scripts', f)],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    write: false,
+    minify: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    logLevel: 'warning',
+    banner: { js: '#!/usr/bin/env node' },
+  })
+  let code = res.outputFiles[0].text
+  if (!code.startsWith('#!')) code = '#!/usr/bin/env node\n' + code
+  const old = existsSync(out) ? readFileSync(out, 'utf8') : null
+  if (old !== code) {
+    if (check) stale.push(out)
+    else writeFileSync(out, code)
+  }
+  if (!check) chmodSync(out, 0o755)
+}
+for (const f of existsSync('dist') ? readdirSync('dist') : []) {
+  if (!wanted.has(f)) {
+    if (check) stale.push(join('dist', f))
+    else rmSync(join('dist', f))
+  }
+}
+if (check && stale.length) {
+  console.error(`dist/ is stale (run npm run build and commit): ${stale.join(' ')}`)
+  process.exit(1)
+}

@@ -1,0 +1,22 @@
+// Daemons log one line per event to stderr: "<time> <program> <message>".
+import { basename } from 'node:path'
+
+const prog = basename(process.argv[1] ?? 'weft')
+
+export function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${prog} ${msg}\n`)
+}
+
+export function warn(msg: string): void {
+  log(`warning: ${msg}`)
+}
+
+/** A clear message and a non-zero exit; never a stack trace. */
+export function die(msg: string, code = 1): never {
+  log(`error: ${msg}`)
+  process.exit(code)
+}
+
+export function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}

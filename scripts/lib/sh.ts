@@ -1,0 +1,104 @@
+// The one place that runs commands. Every shell command goes through zx (bash, each argument
+// quoted); callers pass argv arrays, never strings, so nothing from the network or from a config
+// file can reach a shell unquoted. Failures name the command line that failed.
+import { $, useBash, quote } from 'zx/core'
+
+export type Argv = readonly string[]
+
+export interface RunOpts {
+  input?: string
+  /** return the result instead of throwing on a non-zero exit */
+  nothrow?: boolean
+  timeoutMs?: number
+  env?: NodeJS.ProcessEnv
+}
+
+export interface RunResult {
+  stdout: string
+  stderr: string
+  code: number
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly cmd: string,
+    readonly result: RunResult,
+  ) {
+    const why = result.stderr.trim() || result.stdout.trim() || `exit status ${result.code}`
+    super(`command failed (exit ${result.code}): ${cmd}: ${why}`)
+  }
+}
+
+let ready = false
+function init(): void {
+  if (ready) return
+  // zx silently falls back to /bin/sh without bash, and its $'..' quoting breaks under dash.
+  useBash()
+  ready = true
+}
+
+/** A command line as an operator would type it (used by --dry-run and in error messages). */
+export function cmdline(argv: Argv): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : quote(a))).join(' ')
+}
+
+export async function run(argv: Argv, opts: RunOpts = {}): Promise<RunResult> {
+  init()
+  for (const a of argv) {
+    // zx turns undefined/null into the words "undefined"/"null": refuse them loudly instead.
+    if (typeof a !== 'string') throw new Error(`internal error: non-string argument in ${JSON.stringify(argv)}`)
+  }
+  const hasInput = opts.input !== undefined && opts.input !== ''
+  const p = $({
+    quiet: true,
+    nothrow: true,
+    verbose: false,
+    input: hasInput ? opts.input : undefined,
+    stdio: [hasInput ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    timeout: opts.timeoutMs,
+    env: opts.env ?? process.env,
+  })`${argv}`
+  const out = await p
+  const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
+  if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
+  return res
+}
+
+/** Run and parse stdout as JSON (stderr is kept apart: one warning there must not break parsing). */
+export async function runJson<T = unknown>(argv: Argv, opts: RunOpts = {}): Promise<T> {
+  const res = await run(argv, opts)
+  const text = res.stdout.trim()
+  if (text === '') return [] as unknown as T
+  try {
+    return JSON.parse(text) as T
+  } catch (e) {
+    throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
+  }
+}
+
+/** One step of a plan: a command and, for batch tools (ip -batch -, iptables-restore, nft -f -), its stdin. */
+export interface Step {
+  argv: Argv
+  input?: string
+}
+
+/** The text --dry-run prints for a plan: each command, then its stdin indented under it. */
+export function showPlan(plan: readonly Step[]): string {
+  return plan
+    .map((s) => {
+      const head = cmdline(s.argv)
+      if (!s.input) return head + '\n'
+      const body = s.input.endsWith('\n') ? s.input : s.input + '\n'
+      return `${head} <<'EOF'\n${body}EOF\n`
+    })
+    .join('')
+}
+
+/** Apply a plan in order, stopping at the first failure; or print it when dryRun. */
+export async function applyPlan(plan: readonly Step[], dryRun = false): Promise<void> {
+  if (dryRun) {
+    process.stdout.write(showPlan(plan))
+    return
+  }
+  for (const s of plan) await run(s.argv, { input: s.input })
+}

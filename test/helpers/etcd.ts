@@ -1,0 +1,65 @@
+// A real etcd for tests: started on 127.0.0.1 (or an address inside a test namespace) with a
+// throwaway data dir, stopped by the scope.
+import { createServer } from 'node:net'
+import { Scope, waitFor, sh } from './scope.ts'
+
+export async function freePort(): Promise<number> {
+  return await new Promise((res, rej) => {
+    const s = createServer()
+    s.once('error', rej)
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => res(p))
+    })
+  })
+}
+
+export interface Etcd {
+  endpoint: string
+  stop(): Promise<void>
+  start(): Promise<void>
+}
+
+/** Start etcd; with netns+ip it listens there, else on 127.0.0.1 with free ports. */
+export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: string } = {}): Promise<Etcd> {
+  const ip = opts.ip ?? '127.0.0.1'
+  const client = opts.netns ? 2379 : await freePort()
+  const peer = opts.netns ? 2380 : await freePort()
+  const dir = scope.tmp('etcd')
+  const endpoint = `http://${ip}:${client}`
+  const argv = [
+    'etcd',
+    '--name', 'weft-test',
+    '--data-dir', dir,
+    '--listen-client-urls', endpoint,
+    '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', `http://${ip}:${peer}`,
+    '--initial-advertise-peer-urls', `http://${ip}:${peer}`,
+    '--initial-cluster', `weft-test=http://${ip}:${peer}`,
+    '--log-level', 'error',
+  ]
+  let proc = scope.spawn(argv, { netns: opts.netns })
+  const health = async () => {
+    const r = opts.netns
+      ? sh(['ip', 'netns', 'exec', opts.netns, 'etcdctl', '--endpoints', endpoint, 'endpoint', 'health'])
+      : sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health'])
+    return r.code === 0
+  }
+  await waitFor('etcd to answer', health, 15000, 100)
+  return {
+    endpoint,
+    async stop() {
+      proc.kill('SIGTERM')
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)))
+    },
+    async start() {
+      proc = scope.spawn(argv, { netns: opts.netns })
+      await waitFor('etcd to answer again', health, 15000, 100)
+    },
+  }
+}
+
+export function etcdctl(endpoint: string, args: string[], opts: { netns?: string; input?: string } = {}) {
+  const argv = ['etcdctl', '--endpoints', endpoint, ...args]
+  return sh(opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv, { input: opts.input, env: { ...process.env, ETCDCTL_API: '3' } })
+}

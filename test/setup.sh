@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Everything the lab and the tests need on a fresh Debian machine, installed only when missing:
+# Debian packages (iproute2, iptables, nftables, etcd, the reference CNI plugins) and npm deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "weft: $1 needs root (network namespaces, iptables); run it with sudo" >&2
+    exit 1
+  fi
+}
+need_root "setup"
+
+pkgs=()
+command -v ip >/dev/null       || pkgs+=(iproute2)
+command -v iptables >/dev/null || pkgs+=(iptables)
+command -v nft >/dev/null      || pkgs+=(nftables)
+command -v etcd >/dev/null     || pkgs+=(etcd-server)
+command -v etcdctl >/dev/null  || pkgs+=(etcd-client)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || pkgs+=(containernetworking-plugins)
+command -v node >/dev/null     || pkgs+=(nodejs npm)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "weft: installing Debian packages: ${pkgs[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${pkgs[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${pkgs[@]}" >/dev/null; }
+fi
+
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "weft: Node.js >= 20 is needed, this machine has $(node --version)" >&2
+  exit 1
+fi
+
+# npm ci only when package-lock.json changed since the last install.
+stamp=node_modules/.weft-lock-sha
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "weft: npm ci" >&2
+  npm ci --no-audit --no-fund >/dev/null
+  echo "$want" > "$stamp"
+fi
