@@ -8,9 +8,14 @@ import { readdirSync, chmodSync, readFileSync, writeFileSync, rmSync, existsSync
 import { join, basename } from 'node:path'
 
 const check = process.argv.includes('--check')
+const stale = []
 const entries = readdirSync('scripts').filter((f) => f.endsWith('.ts')).sort()
 const wanted = new Set(entries.map((f) => basename(f, '.ts')))
-let stale = []
+// The bundles are CommonJS; the repository's own package.json says "module" for the TS sources.
+wanted.add('package.json')
+const distPkg = '{ "type": "commonjs" }\n'
+if (!check) writeFileSync(join('dist', 'package.json'), distPkg)
+else if (!existsSync('dist/package.json') || readFileSync('dist/package.json', 'utf8') !== distPkg) stale.push('dist/package.json')
 
 for (const f of entries) {
   const name = basename(f, '.ts')
