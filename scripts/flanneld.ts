@@ -1,0 +1,156 @@
+// flanneld, the supervisor: flag-compatible with flannel's flanneld, it picks the external
+// interface and address, then chains the parts, each its own bundle beside this one:
+//   weft-subnet (lease + subnet.env) -> weft-masq (FLANNEL-POSTRTG / FLANNEL-FWD) + weft-routes.
+// A part that dies is restarted with backoff; SIGTERM stops them all and exits 0, leaving
+// routes, rules, subnet.env and the lease in place, as flanneld does.
+import { readFileSync } from 'node:fs'
+import { parseFlags, helpText, UsageError } from './lib/flags.ts'
+import { log, die, errText } from './lib/log.ts'
+import { selectIface } from './lib/iface.ts'
+import { parseIp } from './lib/cidr.ts'
+import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
+import { Part } from './lib/supervise.ts'
+import { serveHealth } from './lib/healthz.ts'
+import { EtcdClient } from './lib/etcd.ts'
+import { parseNetworkConfig } from './lib/netconfig.ts'
+
+const VERSION = 'v0.1.0-weft'
+
+const SPEC = {
+  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints' },
+  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix' },
+  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
+  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
+  iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
+  'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
+  'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication', arg: 'ip' },
+  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ...) will be written to', arg: 'path' },
+  'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
+  'ip-masq': { type: 'bool', help: 'setup IP masquerade rule for traffic destined outside of overlay network' },
+  'ip-masq-fully-random-disable': { type: 'bool', help: 'disable --random-fully on the MASQUERADE rules' },
+  'iptables-resync': { type: 'int', default: 5, help: 'resync period for iptables rules, in seconds' },
+  'iptables-forward-rules': { type: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
+  'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
+  'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
+  'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
+  version: { type: 'bool', help: 'print version and exit' },
+  v: { type: 'int', default: 0, help: 'log level (accepted for compatibility; weft logs one line per event)' },
+  help: { type: 'bool', help: 'show this help' },
+} as const
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+  if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
+  if (f.version) return void process.stderr.write(`${VERSION}\n`)
+  const margin = f['subnet-lease-renew-margin']
+  if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
+  if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
+  if (f['public-ip']) parseIp(f['public-ip'], 4)
+
+  // 1. The external interface and the address other nodes reach us on.
+  const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], publicIp: f['public-ip'] || undefined })
+  const publicIp = f['public-ip'] || ext.ip.text
+  log(`Using interface with name ${ext.name} and address ${ext.ip.text}`)
+  log(`Using ${publicIp} as external address`)
+
+  // 2. What the previous run wrote, so the masquerade installer can remove rules of an old subnet.
+  const prev = readPrevious(f['subnet-file'])
+
+  let ready = false
+  const parts: Part[] = []
+  let stopping = false
+  const stopAll = async (why: string, code = 0) => {
+    if (stopping) return
+    stopping = true
+    log(`${why}: stopping`)
+    await Promise.all(parts.map((p) => p.stop()))
+    health?.close()
+    log('Exiting cleanly...')
+    process.exit(code)
+  }
+  process.on('SIGTERM', () => void stopAll('received SIGTERM'))
+  process.on('SIGINT', () => void stopAll('received SIGINT'))
+
+  const health =
+    f['healthz-port'] > 0
+      ? serveHealth(f['healthz-ip'], f['healthz-port'], () => ready, (e) => void stopAll(`healthz server: ${e.message}`, 1))
+      : undefined
+
+  const etcdArgs = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
+  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile'] as const) if (f[k]) etcdArgs.push(`--${k}=${f[k]}`)
+  const subnetFile = `--subnet-file=${f['subnet-file']}`
+
+  // 3. The subnet writer; masquerade and routes start once subnet.env is written.
+  let started = false
+  const writer = new Part(
+    {
+      name: 'weft-subnet',
+      args: [...etcdArgs, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`],
+      onLine: (line) => {
+        let ev: { event?: string; subnet?: string }
+        try {
+          ev = JSON.parse(line)
+        } catch {
+          return
+        }
+        if (ev.event !== 'subnet-written') return
+        log(`Wrote subnet file to ${f['subnet-file']} (subnet ${ev.subnet})`)
+        if (!ready) log('flannel is ready')
+        ready = true
+        if (!started) {
+          started = true
+          startOthers().catch((e) => void stopAll(errText(e), 1))
+        }
+      },
+      // flanneld exits 0 when its lease is revoked; the writer does the same, and so do we.
+      onExit: (code) => (code === 0 ? 'stop-all' : 'restart'),
+    },
+    (why) => void stopAll(why),
+  )
+  parts.push(writer)
+  writer.start()
+
+  async function startOthers(): Promise<void> {
+    const etcd = new EtcdClient({
+      endpoints: f['etcd-endpoints'].split(','),
+      cafile: f['etcd-cafile'] || undefined,
+      certfile: f['etcd-certfile'] || undefined,
+      keyfile: f['etcd-keyfile'] || undefined,
+    })
+    const kv = await etcd.get(`${f['etcd-prefix']}/config`)
+    if (!kv) throw new Error('flannel config not found in etcd store')
+    const cfg = parseNetworkConfig(kv.value)
+    if (cfg.backend.type !== 'host-gw') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw only)`)
+
+    if (f['ip-masq'] || f['iptables-forward-rules']) {
+      const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
+      if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
+      if (cfg.enableNFTables) args.push('--nftables')
+      if (prev?.networks[0]) args.push(`--prev-network=${prev.networks[0].text}`)
+      if (prev?.subnet) args.push(`--prev-subnet=${prev.subnet.text}`)
+      const masq = new Part({ name: 'weft-masq', args }, (why) => void stopAll(why))
+      parts.push(masq)
+      masq.start()
+    }
+    const routes = new Part({ name: 'weft-routes', args: [...etcdArgs, `--iface=${ext.name}`, subnetFile] }, (why) => void stopAll(why))
+    parts.push(routes)
+    routes.start()
+  }
+}
+
+function readPrevious(path: string): SubnetEnv | undefined {
+  try {
+    return parseSubnetEnv(readFileSync(path, 'utf8'), path)
+  } catch {
+    return undefined
+  }
+}
+
+const SUMMARY = `
+Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd and writes
+subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, with --ip-masq /
+--iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes, host-gw).
+Health: GET /healthz (200) and /readyz (503 until subnet.env is written) on --healthz-port.`
+
+main().catch((e) => die(e instanceof UsageError ? `${e.message} (see --help)` : errText(e), e instanceof UsageError ? 2 : 1))

@@ -1,0 +1,72 @@
+// Runs the node daemon's parts as child processes: each is a bundle beside this one, started
+// with node (no shell: these are programs we own, not shell commands), its stderr passed through
+// (each part logs its own lines), restarted with backoff when it dies, stopped on shutdown.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { dirname, join } from 'node:path'
+import { log } from './log.ts'
+
+export interface PartSpec {
+  name: string
+  args: string[]
+  /** called for each stdout line (parts report events as JSON lines) */
+  onLine?: (line: string) => void
+  /** decides what an exit means; return 'stop-all' to end the daemon (e.g. lease revoked) */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => 'restart' | 'stop-all' | 'done'
+}
+
+export const bundleDir = dirname(process.argv[1] ?? '.')
+export function bundlePath(name: string): string {
+  return join(bundleDir, name)
+}
+
+export class Part {
+  private child?: ChildProcess
+  private backoffMs = 1000
+  private stopping = false
+  private startedAt = 0
+  private timer?: NodeJS.Timeout
+  constructor(
+    readonly spec: PartSpec,
+    private readonly stopAll: (why: string) => void,
+  ) {}
+
+  start(): void {
+    if (this.stopping) return
+    const argv = [bundlePath(this.spec.name), ...this.spec.args]
+    this.startedAt = Date.now()
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+    this.child = child
+    log(`started ${this.spec.name} (pid ${child.pid})`)
+    createInterface({ input: child.stdout! }).on('line', (l) => this.spec.onLine?.(l))
+    child.on('error', (e) => log(`${this.spec.name}: ${e.message}`))
+    child.on('exit', (code, signal) => {
+      this.child = undefined
+      if (this.stopping) return
+      const verdict = this.spec.onExit?.(code, signal) ?? 'restart'
+      if (verdict === 'stop-all') return this.stopAll(`${this.spec.name} exited (code ${code})`)
+      if (verdict === 'done') return log(`${this.spec.name} finished (code ${code})`)
+      // A part that ran for a minute has recovered: start its backoff over.
+      if (Date.now() - this.startedAt > 60_000) this.backoffMs = 1000
+      log(`${this.spec.name} died (${signal ?? `exit ${code}`}); restarting in ${this.backoffMs / 1000}s`)
+      this.timer = setTimeout(() => this.start(), this.backoffMs)
+      this.backoffMs = Math.min(this.backoffMs * 2, 30_000)
+    })
+  }
+
+  get running(): boolean {
+    return !!this.child
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    if (this.timer) clearTimeout(this.timer)
+    const c = this.child
+    if (!c) return
+    const gone = new Promise((r) => c.once('exit', r))
+    c.kill('SIGTERM')
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000)
+    await gone
+    clearTimeout(t)
+  }
+}

@@ -1,0 +1,148 @@
+// The lab, README command 1: a 3-node cluster on this machine, entirely in network namespaces.
+// It builds the cluster (underlay switch, etcd, flanneld on every node), creates pods through the
+// CNI plugin, shows every pod reaching every other pod and the outside host through masquerade,
+// prints a table, and removes everything (unless --keep).
+import { existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { parseFlags, helpText, UsageError } from './lib/flags.ts'
+import { errText } from './lib/log.ts'
+import { run } from './lib/sh.ts'
+import { Lab, destroyLab, OUTSIDE_IP, type LabPod } from './lib/lab.ts'
+
+const SPEC = {
+  nodes: { type: 'int', default: 3, help: 'number of nodes' },
+  pods: { type: 'int', default: 2, help: 'pods per node' },
+  network: { type: 'string', default: '10.244.0.0/16', help: 'the cluster network (flannel Network)', arg: 'cidr' },
+  nftables: { type: 'bool', help: 'masquerade through nftables (EnableNFTables) instead of iptables' },
+  'cni-path': { type: 'string', default: '/usr/lib/cni', help: "where Debian's reference bridge and host-local live", arg: 'dir' },
+  keep: { type: 'bool', help: 'leave the lab running; remove it later with --destroy <id>' },
+  destroy: { type: 'string', help: 'remove a lab left by --keep', arg: 'id' },
+  help: { type: 'bool', help: 'show this help' },
+} as const
+
+const say = (s = '') => process.stdout.write(s + '\n')
+
+async function main(): Promise<number> {
+  const f = parseFlags(process.argv.slice(2), SPEC)
+  if (f.help) {
+    process.stdout.write(helpText('weft-lab [flags]', SUMMARY, SPEC))
+    return 0
+  }
+  if (f.destroy) {
+    const gone = destroyLab(f.destroy)
+    say(`removed lab ${f.destroy}: ${gone.join(' ')}`)
+    return 0
+  }
+  if (f.nodes < 2 || f.nodes > 20) throw new UsageError('--nodes must be between 2 and 20')
+  if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
+
+  // 1. Everything needed is here, or say what to install.
+  const dist = dirname(process.argv[1])
+  await preflight(dist, f['cni-path'], f.nftables)
+
+  // 2. The cluster: switch + etcd + outside host, then nodes running flanneld.
+  const lab = new Lab({ dist, network: f.network, nftables: f.nftables, cniPath: f['cni-path'], say })
+  const cleanup = () => lab.downSync()
+  process.on('SIGINT', () => (cleanup(), process.exit(130)))
+  process.on('SIGTERM', () => (cleanup(), process.exit(143)))
+  let failed = 0
+  try {
+    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}`)
+    await lab.up()
+    for (let i = 0; i < f.nodes; i++) await lab.addNode()
+    for (const n of lab.nodes) lab.startFlanneld(n)
+    for (const n of lab.nodes) await lab.waitReady(n).catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
+    say(`flanneld is ready on every node`)
+
+    // 3. Pods through the CNI plugin.
+    for (const n of lab.nodes) for (let k = 0; k < f.pods; k++) await lab.addPod(n)
+
+    // 4. Routes: every node has one to every other node's subnet.
+    for (const n of lab.nodes) {
+      const want = lab.nodes.filter((m) => m !== n).map((m) => lab.subnetOf(m).replace(/\.1\//, '.0/'))
+      await lab.until(`${n.name}'s routes to ${want.join(', ')}`, async () => {
+        const have = new Set((await lab.routesOf(n)).map((r) => r.dst))
+        return want.every((w) => have.has(w))
+      }, 20000).catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
+    }
+    table(lab)
+
+    // 5. Every pod reaches every other pod.
+    say('\npod-to-pod (ping):')
+    const pairs: [LabPod, LabPod][] = []
+    for (const a of lab.pods) for (const b of lab.pods) if (a !== b) pairs.push([a, b])
+    const results = await Promise.all(pairs.map(async ([a, b]) => [a, b, await lab.ping(a.ns, b.ip)] as const))
+    for (const a of lab.pods) {
+      const row = results.filter(([x]) => x === a).map(([, b, ok]) => `${ok ? 'ok ' : 'FAIL'} ${b.name}`)
+      say(`  ${a.name.padEnd(12)} -> ${row.join('  ')}`)
+    }
+    failed += results.filter(([, , ok]) => !ok).length
+
+    // 6. Source addresses: kept inside the network, masqueraded to the node's address outside it.
+    const [a, b] = [lab.pods[0], lab.pods.find((p) => p.node !== lab.pods[0].node)!]
+    const srv = lab.startWhoAmI(b.ns, b.ip)
+    const out = lab.startWhoAmI(lab.out, OUTSIDE_IP)
+    await new Promise((r) => setTimeout(r, 300))
+    const seenByPod = await lab.sourceSeen(a.ns, b.ip)
+    const seenOutside = await lab.sourceSeen(a.ns, OUTSIDE_IP)
+    srv.kill()
+    out.kill()
+    const okPod = seenByPod === a.ip
+    const okOut = seenOutside === a.node.ip
+    say(`\n${a.name} (${a.ip}) -> ${b.name} (${b.ip}): the pod sees ${seenByPod} ${okPod ? '(the pod address is kept)' : `FAIL: expected ${a.ip}`}`)
+    say(`${a.name} (${a.ip}) -> outside host ${OUTSIDE_IP}: it sees ${seenOutside} ${okOut ? `(masqueraded to ${a.node.name}'s address)` : `FAIL: expected ${a.node.ip}`}`)
+    failed += (okPod ? 0 : 1) + (okOut ? 0 : 1)
+
+    say(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed')
+    if (f.keep) {
+      lab.saveManifest()
+      say(`\nkept running. Look around:  ip netns exec ${lab.nodes[0].ns} ip route;  ip netns exec ${lab.nodes[0].ns} iptables -t nat -S FLANNEL-POSTRTG`)
+      say(`logs in ${lab.dir}/node*/flanneld.log; remove it all with:  node ${join(dist, 'weft-lab')} --destroy ${lab.id}`)
+      return failed ? 1 : 0
+    }
+  } catch (e) {
+    await lab.down()
+    throw e
+  }
+  for (const p of [...lab.pods]) await lab.delPod(p)
+  for (const n of lab.nodes) await lab.stopFlanneld(n)
+  await lab.down()
+  say('lab removed')
+  return failed ? 1 : 0
+}
+
+function table(lab: Lab): void {
+  say('\nnode    public IP        subnet           pods')
+  for (const n of lab.nodes) {
+    const pods = lab.pods.filter((p) => p.node === n).map((p) => `${p.name.split('-')[1]} ${p.ip}`)
+    say(`${n.name.padEnd(8)}${n.ip.padEnd(17)}${lab.subnetOf(n).padEnd(17)}${pods.join(', ')}`)
+  }
+}
+
+async function preflight(dist: string, cniPath: string, nft: boolean): Promise<void> {
+  const missing: string[] = []
+  if (process.getuid?.() !== 0) missing.push('root: run it as root (network namespaces, iptables)')
+  const cmds: [string, string][] = [['ip', 'iproute2'], ['etcd', 'etcd-server'], ['etcdctl', 'etcd-client'], ['iptables', 'iptables'], ['ping', 'iputils-ping']]
+  if (nft) cmds.push(['nft', 'nftables'])
+  for (const [cmd, pkg] of cmds) {
+    if ((await run(['bash', '-c', 'command -v "$1"', '_', cmd], { nothrow: true })).code !== 0) missing.push(`${cmd}: apt-get install ${pkg}`)
+  }
+  for (const p of ['bridge', 'host-local']) if (!existsSync(join(cniPath, p))) missing.push(`${join(cniPath, p)}: apt-get install containernetworking-plugins`)
+  for (const b of ['flannel', 'flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']) if (!existsSync(join(dist, b))) missing.push(`${join(dist, b)}: run npm run build`)
+  if (missing.length) throw new Error(`the lab cannot start; missing:\n  ${missing.join('\n  ')}\n(npm run lab installs all of it on Debian)`)
+}
+
+const SUMMARY = `
+Builds a cluster of --nodes nodes on this machine, entirely inside network namespaces (nothing in the
+root namespace changes): an underlay switch, a real etcd, flanneld (weft) on every node, pods created
+through the flannel CNI plugin with Debian's reference bridge and host-local. It shows every pod
+reaching every other pod, the pod address kept between nodes and masqueraded to the outside host,
+prints a table, then removes everything (unless --keep). Exit status 1 if a check failed.`
+
+main().then(
+  (code) => process.exit(code ?? 0),
+  (e) => {
+    process.stderr.write(`weft-lab: ${e instanceof UsageError ? `${e.message} (see --help)` : errText(e)}\n`)
+    process.exit(e instanceof UsageError ? 2 : 1)
+  },
+)
