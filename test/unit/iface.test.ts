@@ -1,0 +1,34 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { chooseIface, type LinkAddrs } from '../../scripts/lib/iface.ts'
+
+const links: LinkAddrs[] = [
+  { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },
+  { ifindex: 2, ifname: 'eth0', mtu: 1500, addr_info: [{ family: 'inet6', local: 'fe80::1', scope: 'link' }, { family: 'inet', local: '169.254.1.1', scope: 'link' }, { family: 'inet', local: '192.168.1.10', scope: 'global' }] },
+  { ifindex: 3, ifname: 'eth1', mtu: 9000, addr_info: [{ family: 'inet', local: '10.0.0.5', scope: 'global', deprecated: true }, { family: 'inet', local: '10.0.0.6', scope: 'global' }] },
+]
+const none = { iface: [], ifaceRegex: [] }
+
+test('default route interface, global address before link-local', () => {
+  assert.deepEqual(chooseIface(links, [{ dev: 'eth0' }], none), { name: 'eth0', index: 2, mtu: 1500, ip: { family: 4, value: 3232235786n, text: '192.168.1.10' } })
+})
+
+test('--iface by name or by IP, in order; deprecated addresses skipped', () => {
+  assert.equal(chooseIface(links, [], { ...none, iface: ['nope', 'eth1'] }).ip.text, '10.0.0.6')
+  assert.equal(chooseIface(links, [], { ...none, iface: ['192.168.1.10'] }).name, 'eth0')
+})
+
+test('--iface-regex matches addresses first, then names', () => {
+  assert.equal(chooseIface(links, [], { ...none, ifaceRegex: ['^10\\.0\\.0\\.6$'] }).name, 'eth1')
+  assert.equal(chooseIface(links, [], { ...none, ifaceRegex: ['^eth1$'] }).mtu, 9000)
+})
+
+test('--public-ip picks the interface holding it', () => {
+  assert.equal(chooseIface(links, [], { ...none, publicIp: '10.0.0.6' }).name, 'eth1')
+})
+
+test('an --iface naming no interface, no default route, or an unheld public IP is an error', () => {
+  assert.throws(() => chooseIface(links, [{ dev: 'eth0' }], { ...none, iface: ['wlan9'] }), /failed to find any interface/)
+  assert.throws(() => chooseIface(links, [], none), /no default route/)
+  assert.throws(() => chooseIface(links, [], { ...none, publicIp: '1.2.3.4' }), /error looking up interface/)
+})
