@@ -147,8 +147,8 @@ function badGateway(ip: Ip): string | undefined {
 /**
  * Why a peer lease must be ignored, or undefined when it is usable: a subnet that is 0.0.0.0/0,
  * outside the network, of the wrong prefix length, of the wrong family, equal to or overlapping
- * our own; a public IP that cannot be a gateway; another backend type (as flannel's backends
- * ignore leases whose BackendType is not theirs).
+ * our own; a public IP that cannot be a gateway. BackendType is left to the caller (a backend
+ * ignores leases that are not its own type, as flannel's do).
  */
 export function peerProblem(l: Lease, cfg: NetworkConfig, own?: Cidr): string | undefined {
   const s = l.subnet
@@ -175,6 +175,5 @@ export function peerProblem(l: Lease, cfg: NetworkConfig, own?: Cidr): string | 
       if (overlaps(mine, own)) return `subnet ${mine.text} overlaps our own ${own.text}`
     } else if (own.family === 6 && !l.ipv6Subnet) return `lease has no IPv6 subnet`
   }
-  if (l.backendType !== cfg.backend.type) return `backend type ${JSON.stringify(l.backendType)} is not ours (${cfg.backend.type})`
   return undefined
 }

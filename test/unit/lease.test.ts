@@ -88,7 +88,6 @@ const badPeer: [string, ReturnType<typeof kv>, RegExp][] = [
   ['PublicIP 0.0.0.0', kv('10.244.2.0-24', { ...good, PublicIP: '0.0.0.0' }), /PublicIP 0.0.0.0 is unspecified/],
   ['PublicIP loopback', kv('10.244.2.0-24', { ...good, PublicIP: '127.0.0.1' }), /loopback/],
   ['PublicIP multicast', kv('10.244.2.0-24', { ...good, PublicIP: '224.0.0.1' }), /multicast/],
-  ['another backend type', kv('10.244.2.0-24', { ...good, BackendType: 'vxlan' }), /backend type "vxlan" is not ours \(host-gw\)/],
 ]
 for (const [name, entry, re] of badPeer) {
   test(`ignored peer: ${name}`, () => {
