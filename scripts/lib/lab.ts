@@ -42,6 +42,8 @@ export interface LabOptions {
   cniPath?: string
   /** extra flanneld flags */
   flanneldArgs?: string[]
+  /** extra keys of the network config put in etcd (SubnetMin, SubnetMax, ...) */
+  config?: Record<string, unknown>
   say?: (line: string) => void
 }
 
@@ -99,7 +101,7 @@ export class Lab {
     await this.netns(this.out)
     await this.cable(this.out, 'vout', OUTSIDE_IP)
     await this.startEtcd()
-    const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}) }
+    const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}), ...this.opts.config }
     await this.etcdctl(['put', '/coreos.com/network/config', JSON.stringify(config)])
     this.say(`etcd on ${this.endpoint} (netns ${this.sw}), network config ${JSON.stringify(config)}`)
   }
