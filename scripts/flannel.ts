@@ -11,7 +11,7 @@ import { buildDelegateConfig } from './lib/cni-delegate-config.ts'
 import { delegateError, execPlugin, findPlugin } from './lib/cni-exec.ts'
 import { goJson, isObject } from './lib/cni-json.ts'
 import { decodeNetConf, type NetConf } from './lib/cni-netconf.ts'
-import { formatResult } from './lib/cni-result.ts'
+import { formatResult, withRouteGateways } from './lib/cni-result.ts'
 import { listScratch, loadScratch, removeScratch, saveScratch } from './lib/cni-store.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 
@@ -79,7 +79,7 @@ async function cmdCheck(args: CniArgs, raw: Record<string, unknown>): Promise<vo
   if (!conf) throw new CniError(ERR.internal, `failed to parse netconf saved at ADD for container ${args.containerId}`)
   const obj = JSON.parse(saved) as Record<string, unknown>
   if (!versionAtLeast(conf.cniVersion || '0.1.0', '0.4.0')) return // the delegate cannot CHECK below 0.4.0
-  if (n.prevResult) obj.prevResult = n.prevResult
+  if (n.prevResult) obj.prevResult = conf.type === 'bridge' ? withRouteGateways(n.prevResult) : n.prevResult
   const r = await execPlugin(findPlugin(conf.type, args.path), 'CHECK', goJson(obj))
   if (r.code !== 0) throw delegateError(r)
 }

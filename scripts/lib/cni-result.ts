@@ -135,3 +135,21 @@ function ipConfig020(v: unknown): Obj | undefined {
 function result020(r: Obj, cniVersion?: string): Obj {
   return ordered({ cniVersion, ip4: ipConfig020(r.ip4), ip6: ipConfig020(r.ip6), dns: dns(r.dns) })
 }
+
+/**
+ * bridge installs a route without `gw` via its family's gateway but reports it without one, and
+ * its CHECK then looks for a gateway-less route and fails ("Expected Route ... GW:<nil> not found")
+ * on every flannel config (the networks' routes never have a gw). So before forwarding CHECK to
+ * bridge, such routes get the gateway bridge really used: the first IP gateway of the same family.
+ */
+export function withRouteGateways(prev: Obj): Obj {
+  const ips = Array.isArray(prev.ips) ? prev.ips.filter(isObject) : []
+  const gwOf = (v6: boolean) => ips.find((ip) => typeof ip.address === 'string' && ip.address.includes(':') === v6 && typeof ip.gateway === 'string')?.gateway
+  if (!Array.isArray(prev.routes)) return prev
+  const routes = prev.routes.map((r) => {
+    if (!isObject(r) || typeof r.dst !== 'string' || (r.gw !== undefined && r.gw !== null && r.gw !== '')) return r
+    const gw = gwOf(r.dst.includes(':'))
+    return gw ? { ...r, gw } : r
+  })
+  return { ...prev, routes }
+}

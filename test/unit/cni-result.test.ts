@@ -114,3 +114,17 @@ test('no cniVersion in the result: the config version picks the format; bad vers
   assert.throws(() => formatResult('{"cniVersion":"9.9.9"}', '0.3.1'), { message: 'unsupported CNI result version "9.9.9"' })
   assert.throws(() => formatResult('nope', '0.3.1'), /^Error: failed to unmarshal raw result/)
 })
+
+test('CHECK to bridge: gateway-less routes get the gateway of their family (what bridge installed)', async () => {
+  const { withRouteGateways } = await import('../../scripts/lib/cni-result.ts')
+  const prev = {
+    cniVersion: '1.0.0',
+    ips: [{ address: 'fc00::2/64', gateway: 'fc00::1' }, { address: '10.244.1.2/24', gateway: '10.244.1.1' }],
+    routes: [{ dst: '10.244.0.0/16' }, { dst: 'fc00::/48' }, { dst: '0.0.0.0/0', gw: '10.244.1.9' }],
+  }
+  assert.deepEqual(withRouteGateways(prev).routes, [
+    { dst: '10.244.0.0/16', gw: '10.244.1.1' },
+    { dst: 'fc00::/48', gw: 'fc00::1' },
+    { dst: '0.0.0.0/0', gw: '10.244.1.9' },
+  ])
+})
