@@ -8,7 +8,7 @@ import { applyPlan, type Step } from './lib/sh.ts'
 import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq-config.ts'
 import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq-iptables-flavour.ts'
 import { applyStep, differences, readState, removeStep } from './lib/masq-ipt.ts'
-import { deleteScript, replaceScript, type NftOpts } from './lib/masq-nft.ts'
+import { deleteScript, replaceScript } from './lib/masq-nft.ts'
 import { existingTables, fullyRandomWorks, listTable, listingDiff } from './lib/masq-nftctl.ts'
 import { ruleSets } from './lib/masq-rules.ts'
 
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   for (;;) {
     await new Promise((r) => setTimeout(r, cfg.resyncSeconds * 1000))
     try {
-      const diffs = await engine.check()
+      const diffs = [...reloadSubnetFile(cfg), ...(await engine.check())]
       if (!diffs.length) continue
       log(`some rules are missing or changed; re-applying the whole set: ${diffs.join('; ')}`)
       await applyPlan(await engine.plan())
@@ -68,6 +68,32 @@ async function main(): Promise<void> {
       warn(`resync failed: ${errText(e)}`)
     }
   }
+}
+
+const familiesText = (c: MasqConfig) => c.families.map((f) => `${f.cluster.text} ${f.pod.text}`).join(', ')
+
+/**
+ * Alone and reading subnet.env, a rewritten file (a new lease) is picked up at the next resync:
+ * the old values become the previous ones and the whole set is replaced. A file that turns
+ * unreadable or invalid keeps the rules as they are.
+ */
+function reloadSubnetFile(cfg: MasqConfig): string[] {
+  if (cfg.source === 'flags') return []
+  let next: MasqConfig
+  try {
+    next = loadConfig(process.argv.slice(2))
+  } catch (e) {
+    warn(`keeping the current rules: ${errText(e)}`)
+    return []
+  }
+  if (familiesText(next) === familiesText(cfg) && next.ipMasq === cfg.ipMasq) return []
+  const change = `${cfg.source} changed (${familiesText(cfg)} -> ${familiesText(next)}, ip-masq ${next.ipMasq})`
+  next.prev = cfg.families
+  cfg.prev = cfg.families
+  cfg.families = next.families
+  cfg.ipMasq = next.ipMasq
+  logRecycling(cfg)
+  return [change]
 }
 
 function logRecycling(cfg: MasqConfig): void {
@@ -118,19 +144,19 @@ async function nftEngine(cfg: MasqConfig): Promise<Engine> {
   if (!which('nft')) throw new InputError('nft not found in PATH; install the nftables package or run without --nftables')
   const randomFully = !cfg.fullyRandomDisabled && (await fullyRandomWorks())
   log(`nftables: tables ${cfg.families.map((f) => (f.family === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6')).join(', ')}; fully-random ${randomFully ? 'on' : 'off'}`)
-  const opts: NftOpts = { ipMasq: cfg.ipMasq, forward: cfg.forward, randomFully }
-  const fams = cfg.families.map((f) => f.family)
+  // read at each call: a changed subnet.env swaps cfg.families under a running loop
+  const fams = () => cfg.families.map((f) => f.family)
   let installed = new Map<Family, string>()
   return {
     async plan() {
-      const drop = (await existingTables()).filter((f) => !fams.includes(f))
-      return [{ argv: ['nft', '-f', '-'], input: replaceScript(cfg.families, opts, drop) }]
+      const drop = (await existingTables()).filter((f) => !fams().includes(f))
+      return [{ argv: ['nft', '-f', '-'], input: replaceScript(cfg.families, { ipMasq: cfg.ipMasq, forward: cfg.forward, randomFully }, drop) }]
     },
     async check() {
       // flannel never resyncs nft; we compare with the listing read right after our last apply.
       if (!installed.size) {
         const have = await existingTables()
-        return fams.map((f) => (have.includes(f) ? `nftables: table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'} present, replacing it` : `missing table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}`))
+        return fams().map((f) => (have.includes(f) ? `nftables: table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'} present, replacing it` : `missing table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}`))
       }
       const out: string[] = []
       for (const [f, want] of installed) out.push(...listingDiff(f, want, await listTable(f)))
@@ -138,7 +164,7 @@ async function nftEngine(cfg: MasqConfig): Promise<Engine> {
     },
     async applied() {
       installed = new Map()
-      for (const f of fams) installed.set(f, (await listTable(f)) ?? '')
+      for (const f of fams()) installed.set(f, (await listTable(f)) ?? '')
     },
   }
 }

@@ -136,3 +136,19 @@ test('--cleanup leaves iptables-save as it was before (both flavours)', () => {
   assert.match(ok(masq(ns, ['--cleanup'])).stderr, /nothing of ours to remove/)
   void inNs
 })
+
+test('running alone on subnet.env: a rewritten file (new lease) is picked up at the next resync', async () => {
+  const ns = scope.ns('mi')
+  const dir = scope.tmp('masq')
+  const f = `${dir}/subnet.env`
+  const write = (sub: string) => must(['sh', '-c', `cat > ${f}.tmp && mv ${f}.tmp ${f}`], { input: `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n` })
+  write('10.244.9.1/24')
+  const p = scope.spawn([dist('weft-masq'), '--subnet-file', f, '--iptables-resync', '1'], { netns: ns })
+  let log = ''
+  p.stderr!.on('data', (d) => (log += d))
+  await waitFor('rules in place', () => log.includes('rules in place'), 10000)
+  assert.ok(chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG').join('\n').includes('-s 10.244.9.0/24'))
+  write('10.244.1.1/24')
+  await waitFor('new rules', () => chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG').join('\n') === withoutJump(GOLDEN_MASQ).join('\n'), 3000)
+  assert.match(log, /recycling IPv4: network\/subnet changed \(10\.244\.0\.0\/16 10\.244\.9\.0\/24 -> 10\.244\.0\.0\/16 10\.244\.1\.0\/24\)/)
+})
