@@ -1,0 +1,190 @@
+// weft-routes: the host-gw route syncer. Keeps one route `<peer subnet> via <peer public IP> dev
+// <iface>` per valid peer lease in etcd, and no other gateway route inside the cluster network.
+// Driven by a watch on <prefix>/subnets plus a periodic full resync that repairs drift.
+// See docs/route-syncer.md.
+import { readFileSync } from 'node:fs'
+import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/flags.ts'
+import { log, warn, die, errText } from './lib/log.ts'
+import { parseCidr, type Cidr } from './lib/cidr.ts'
+import { parseSubnetEnv } from './lib/subnet-env.ts'
+import { EtcdClient } from './lib/etcd.ts'
+import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
+import { runJson, showPlan } from './lib/sh.ts'
+import { batchStep } from './lib/route-kernel.ts'
+import { PeerRegistry, sleep } from './lib/route-peers.ts'
+import { DesiredRoutes, Coalescer, planSync, syncRoutes, type NodeView } from './lib/route-sync.ts'
+
+const spec = {
+  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
+  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix', arg: 'path' },
+  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
+  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
+  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  iface: { type: 'string', help: 'external interface the peer routes go through (required)', arg: 'name' },
+  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'file holding our subnet and the cluster network', arg: 'path' },
+  subnet: { type: 'string', help: 'our own subnet (overrides FLANNEL_SUBNET of --subnet-file)', arg: 'cidr' },
+  network: { type: 'string', help: 'the cluster network (overrides FLANNEL_NETWORK of --subnet-file)', arg: 'cidr' },
+  resync: { type: 'int', default: 10, help: 'seconds between full resyncs (kernel re-read, registry re-list)', arg: 'seconds' },
+  once: { type: 'bool', help: 'one full sync, then exit (status 1 if a route could not be written)' },
+  'dry-run': { type: 'bool', help: 'print the ip -batch plan of one sync and change nothing' },
+  help: { type: 'bool', help: 'show this help' },
+} satisfies FlagSpec
+
+const summary = `Keep this node's host-gw routes to every peer subnet in etcd: one
+"<peer subnet> via <peer PublicIP> dev <iface>" per valid host-gw lease, applied as one
+ip -batch. Gateway routes inside the cluster network that match no lease are removed; routes
+outside the network, and routes without a gateway, are never touched. SIGTERM leaves routes.`
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_' })
+  if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
+  if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
+  const iface = checkIfaceName(f.iface)
+  const local = loadLocal(f['subnet-file'], f.subnet, f.network)
+  const client = new EtcdClient({
+    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
+    cafile: f['etcd-cafile'] || undefined,
+    certfile: f['etcd-certfile'] || undefined,
+    keyfile: f['etcd-keyfile'] || undefined,
+  })
+  const stop = new AbortController()
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      log(`${sig}: stopping, routes left in place`)
+      stop.abort()
+      process.exit(0)
+    })
+  }
+
+  // Everything a sync needs, read at once: the interface, the network config, the leases.
+  const registry = new PeerRegistry(client, f['etcd-prefix'])
+  const [localIps, cfg] = await Promise.all([ifaceAddrs(iface), everySecond(() => registry.relist(), stop.signal).then(() => loadConfig(client, f['etcd-prefix']))])
+  const node = nodeView(f['etcd-prefix'], iface, cfg, local, localIps)
+  const desired = new DesiredRoutes(node)
+
+  if (f['dry-run']) {
+    const plan = await planSync(node, desired.compute(registry.leases))
+    process.stdout.write(showPlan(plan.batch ? [batchStep(plan.batch)] : []))
+    log(`dry run: would apply ${plan.added} added, ${plan.replaced} replaced, ${plan.removed} removed; nothing changed`)
+    return
+  }
+  if (f.once) {
+    const ok = await syncRoutes(node, desired.compute(registry.leases))
+    client.close()
+    process.exitCode = ok ? 0 : 1
+    return
+  }
+
+  log(`watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  const sync = new Coalescer(async (full) => {
+    if (full) {
+      // When etcd is down, the registry says so once; the kernel is still repaired below.
+      await registry.relist().catch(() => {})
+    }
+    await syncRoutes(node, desired.compute(registry.leases))
+  })
+  sync.request()
+  setInterval(() => sync.request(true), f.resync * 1000)
+  await registry.watchLoop(stop.signal, () => sync.request())
+}
+
+function checkIfaceName(name: string): string {
+  if (!name) throw new UsageError('--iface is required: the external interface the peer routes go through')
+  // The kernel's own rule for link names (dev_valid_name): no '/', ':' or whitespace, <= 15 bytes.
+  if (!/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..') throw new UsageError(`--iface ${JSON.stringify(name)}: not a valid interface name`)
+  return name
+}
+
+interface Local {
+  network?: Cidr
+  subnet?: Cidr
+  ipv6Network?: Cidr
+  ipv6Subnet?: Cidr
+}
+
+/** Our subnet and the network: --subnet/--network, else the subnet file the subnet writer wrote. */
+function loadLocal(path: string, subnet: string, network: string): Local {
+  const cidr = (flag: string, v: string) => {
+    try {
+      return parseCidr(v, 4)
+    } catch (e) {
+      throw new UsageError(`--${flag}: ${errText(e)}`)
+    }
+  }
+  const out: Local = { subnet: subnet ? cidr('subnet', subnet) : undefined, network: network ? cidr('network', network) : undefined }
+  if (out.subnet && out.network) return out
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    die(`cannot read --subnet-file ${path}: ${errText(e)} (run the subnet writer first, or give --subnet and --network)`)
+  }
+  let env
+  try {
+    env = parseSubnetEnv(text, path)
+  } catch (e) {
+    die(errText(e))
+  }
+  return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: env.ipv6Networks[0], ipv6Subnet: env.ipv6Subnet }
+}
+
+/** Addresses of the external interface; also proves it exists. */
+async function ifaceAddrs(iface: string): Promise<string[]> {
+  let links: { addr_info?: { local?: string }[] }[]
+  try {
+    links = await runJson(['ip', '-j', 'addr', 'show', 'dev', iface])
+  } catch {
+    die(`--iface ${iface}: no such interface`)
+  }
+  return links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean)
+}
+
+async function loadConfig(client: EtcdClient, prefix: string): Promise<NetworkConfig> {
+  const key = `${prefix.replace(/\/+$/, '')}/config`
+  const kv = await client.get(key)
+  if (!kv) die(`flannel config not found in etcd store (${key}). Did you create your config using etcdv3 API?`)
+  try {
+    return parseNetworkConfig(kv.value)
+  } catch (e) {
+    die(`${key}: ${errText(e)}`)
+  }
+}
+
+/** Retry fn every second while etcd cannot be reached (flannel waits the same way at start). */
+async function everySecond(fn: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    try {
+      return await fn()
+    } catch {
+      // PeerRegistry has said that etcd is unreachable (once, then every 30 s).
+      await sleep(1000, signal)
+    }
+  }
+}
+
+/** The node as the sync sees it; the config from etcd must agree with our subnet file. */
+function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Local, localIps: string[]): NodeView {
+  const networks: Cidr[] = []
+  const own: Cidr[] = []
+  if (cfg.enableIPv4 && cfg.network) {
+    if (local.network && local.network.text !== cfg.network.text) die(`the network in etcd (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
+    if (!local.subnet) die('no IPv4 subnet of our own (FLANNEL_SUBNET or --subnet)')
+    networks.push(cfg.network)
+    own.push(local.subnet)
+  }
+  if (cfg.enableIPv6 && cfg.ipv6Network && local.ipv6Subnet) {
+    networks.push(cfg.ipv6Network)
+    own.push(local.ipv6Subnet)
+  }
+  if (!networks.length) die('the network config enables no network this syncer can route')
+  if (cfg.backend.type !== 'host-gw') warn(`the network config's backend is ${JSON.stringify(cfg.backend.type)}; only host-gw leases get routes`)
+  return { prefix, iface, cfg, networks, own, localIps }
+}
+
+main().catch((e) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`weft-routes: ${e.message}\nRun weft-routes --help for usage.\n`)
+    process.exit(2)
+  }
+  die(errText(e))
+})
