@@ -73,3 +73,11 @@ test('bad input: unknown flag exits 2 with usage hint', () => {
   assert.match(r.stderr, /flag provided but not defined: -bogus \(see --help\)/)
   assert.equal(state(), snapshot)
 })
+
+test('--help prints the flags and changes nothing', () => {
+  const r = masq(ns, ['--help'])
+  assert.equal(r.code, 0)
+  assert.match(r.stdout, /^Usage: weft-masq \[flags\]/)
+  for (const f of ['--ip-masq', '--iptables-resync', '--nftables', '--iptables-mode', '--cleanup', '--dry-run']) assert.ok(r.stdout.includes(f), f)
+  assert.equal(state(), snapshot)
+})
