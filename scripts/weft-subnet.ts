@@ -1,0 +1,202 @@
+// weft-subnet: the subnet writer. Gets this node's pod subnet (a lease in etcd, with flannel's
+// layout, or a static flag), writes subnet.env for the CNI plugin, prints one JSON line on stdout
+// after the write (the supervisor waits for it), then keeps the lease renewed until stopped.
+import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/flags.ts'
+import { log, die, errText } from './lib/log.ts'
+import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/cidr.ts'
+import { EtcdClient, UnreachableError } from './lib/etcd.ts'
+import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
+import { acquireLease, LEASE_TTL } from './lib/lease-acquire.ts'
+import { keepLease } from './lib/subnet-renew.ts'
+import { DryRunRegistry } from './lib/subnet-dryrun.ts'
+import { writeFileAtomic, previousSubnet } from './lib/subnet-file.ts'
+import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
+import { formatSubnetEnv } from './lib/subnet-env.ts'
+
+const SPEC = {
+  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
+  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix', arg: 'path' },
+  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
+  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
+  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  'public-ip': { type: 'string', help: "IP accessible by other nodes for inter-host communication (required with etcd)", arg: 'ip' },
+  iface: { type: 'string', help: 'external interface (name or address); its MTU sets FLANNEL_MTU', arg: 'name' },
+  mtu: { type: 'int', default: 0, help: 'external interface MTU to use instead of reading --iface (0 = read it)', arg: 'bytes' },
+  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ... ) will be written to', arg: 'path' },
+  'ip-masq': { type: 'bool', default: false, help: 'written as FLANNEL_IPMASQ (the masquerade installer sets up the rules)' },
+  'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439', arg: 'minutes' },
+  'subnet-lease-ttl': { type: 'int', default: LEASE_TTL, help: 'etcd lease TTL in seconds (flannel: fixed 86400; change only to test renewal)', arg: 'seconds' },
+  'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
+  network: { type: 'string', help: 'static mode: the cluster network (no registry), with --subnet', arg: 'cidr' },
+  subnet: { type: 'string', help: "static mode: this node's subnet, inside --network", arg: 'cidr' },
+  once: { type: 'bool', default: false, help: 'acquire the lease and write subnet.env, then exit without renewing' },
+  'dry-run': { type: 'bool', default: false, help: 'print the etcd operations and the subnet.env it would write; change nothing' },
+  help: { type: 'bool', default: false, help: 'show this help' },
+} satisfies FlagSpec
+
+async function main(): Promise<void> {
+  const f = parseArgs()
+  const stop = new AbortController()
+  // flannel leaves the lease and subnet.env in place on SIGTERM, so a restart gets the same subnet.
+  for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => (stop.abort(), log(`${s}: exiting, leaving the lease and ${f['subnet-file']} in place`), process.exit(0)))
+
+  if (f.network || f.subnet) return await staticMode(f)
+
+  const publicIp = mustIp('--public-ip', f['public-ip'], true)!
+  const ifMtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
+  const etcd = new EtcdClient({
+    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
+    cafile: f['etcd-cafile'] || undefined,
+    certfile: f['etcd-certfile'] || undefined,
+    keyfile: f['etcd-keyfile'] || undefined,
+  })
+  const prefix = f['etcd-prefix']
+  const cfg = await loadConfig(etcd, prefix, stop.signal)
+  if (cfg.enableIPv6) die('EnableIPv6: IPv6 leases are not supported by weft-subnet yet')
+  const mtu = backendMtu(cfg.backend, ifMtu)
+
+  const lease = await untilReachable('acquiring a lease', () =>
+    acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
+      prefix,
+      cfg,
+      attrs: { publicIp, backendType: cfg.backend.type, backendData: backendData(f['backend-data']) },
+      previous: previousSubnet(f['subnet-file']),
+      ttl: f['subnet-lease-ttl'],
+      log,
+    }),
+  )
+  const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, mtu, ipmasq: f['ip-masq'] })
+  if (f['dry-run']) {
+    process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
+    return process.exit(0)
+  }
+  writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp })
+  if (f.once) return process.exit(0)
+
+  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log })
+  if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
+  process.exit(0)
+}
+
+type F = ReturnType<typeof parseFlags<typeof SPEC>>
+
+function parseArgs(): F {
+  let f: F
+  try {
+    f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+  } catch (e) {
+    if (e instanceof UsageError) die(`${e.message} (see --help)`, 2)
+    throw e
+  }
+  if (f.help) {
+    process.stdout.write(helpText('weft-subnet [flags]', 'Acquire this node\'s pod subnet (an etcd lease in flannel\'s layout, or static --network/--subnet), write subnet.env, keep the lease renewed.', SPEC, 'FLANNELD_'))
+    process.exit(0)
+  }
+  if (f._.length) die(`unexpected arguments: ${f._.join(' ')} (see --help)`, 2)
+  const m = f['subnet-lease-renew-margin']
+  if (m < 1 || m > 1439) die(`--subnet-lease-renew-margin=${m}: must be from 1 to 1439 minutes`)
+  const ttl = f['subnet-lease-ttl']
+  if (ttl <= m * 60 || ttl > 10 * LEASE_TTL) die(`--subnet-lease-ttl=${ttl}: must be longer than the renew margin (${m} min) and at most ${10 * LEASE_TTL}`)
+  if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) die(`--mtu=${f.mtu}: must be from 68 to 65535`)
+  if (!f['subnet-file']) die('--subnet-file must not be empty')
+  return f
+}
+
+/** Static mode: one host, no registry. FLANNEL_MTU is the interface MTU (no encapsulation). */
+async function staticMode(f: F): Promise<void> {
+  if (!f.network || !f.subnet) die('static mode needs both --network and --subnet')
+  const network = mustCidr('--network', f.network)
+  const subnet = mustCidr('--subnet', f.subnet)
+  if (subnet.family !== network.family) die(`--subnet ${subnet.text} and --network ${network.text} are different IP families`)
+  if (!containsCidr(network, subnet) || subnet.prefix <= network.prefix) die(`--subnet ${subnet.text} is not a subnet inside --network ${network.text}`)
+  if (subnet.prefix > (subnet.family === 4 ? 30 : 126)) die(`--subnet ${subnet.text} is too small for a bridge and a pod`)
+  const publicIp = mustIp('--public-ip', f['public-ip'], false)
+  const mtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
+  const env = formatSubnetEnv(network.family === 4 ? { network, subnet, mtu, ipmasq: f['ip-masq'] } : { ipv6Network: network, ipv6Subnet: subnet, mtu, ipmasq: f['ip-masq'] })
+  if (f['dry-run']) {
+    process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
+    return process.exit(0)
+  }
+  writeSubnetEnv(f['subnet-file'], env, { network, subnet, backend: 'static', mtu, publicIp })
+  process.exit(0)
+}
+
+/** Read <prefix>/config, waiting (and saying so) while etcd is unreachable or the config is missing or bad. */
+async function loadConfig(etcd: EtcdClient, prefix: string, signal: AbortSignal): Promise<NetworkConfig> {
+  const key = `${prefix.replace(/\/+$/, '')}/config`
+  let last = ''
+  let since = Date.now()
+  for (;;) {
+    let msg: string
+    try {
+      const kv = await etcd.get(key)
+      if (kv) return parseNetworkConfig(kv.value)
+      msg = `flannel config not found in etcd store (${key}). Did you create your config using etcdv3 API? Retrying every second.`
+    } catch (e) {
+      msg = e instanceof UnreachableError ? `waiting for etcd: ${errText(e)}; retrying every second` : `Couldn't fetch network config: ${errText(e)}; retrying every second`
+    }
+    // One line per change of state, and a reminder every 30 s, not a line a second.
+    if (msg !== last || Date.now() - since > 30_000) {
+      log(msg)
+      last = msg
+      since = Date.now()
+    }
+    if (signal.aborted) process.exit(0)
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
+/** Retry fn every second while etcd is unreachable; any other error is fatal (as in flannel). */
+async function untilReachable<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (!(e instanceof UnreachableError)) throw e
+      if (n % 30 === 0) log(`waiting for etcd while ${what}: ${errText(e)}; retrying every second`)
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+  }
+}
+
+function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip }): void {
+  try {
+    writeFileAtomic(path, env)
+  } catch (e) {
+    die(`failed to write ${path}: ${errText(e)}`)
+  }
+  log(`Wrote subnet file to ${path}`)
+  const line = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
+  process.stdout.write(JSON.stringify(line) + '\n')
+}
+
+function backendData(s: string): Record<string, unknown> | null {
+  if (!s) return null
+  let v: unknown
+  try {
+    v = JSON.parse(s)
+  } catch {
+    die(`--backend-data: not JSON: ${s}`)
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) die('--backend-data: must be a JSON object')
+  return v as Record<string, unknown>
+}
+
+function mustIp(name: string, s: string, required: boolean): Ip | undefined {
+  if (!s) return required ? die(`${name} is required with etcd (the address other nodes reach this one at)`) : undefined
+  try {
+    return parseIp(s, 4)
+  } catch {
+    die(`${name} ${JSON.stringify(s)}: not an IPv4 address`)
+  }
+}
+
+function mustCidr(name: string, s: string): Cidr {
+  try {
+    return parseCidr(s)
+  } catch {
+    die(`${name} ${JSON.stringify(s)}: not a CIDR (like 10.244.0.0/16)`)
+  }
+}
+
+main().catch((e) => die(errText(e)))
