@@ -3,7 +3,7 @@
 // where the key is absent, `runtimeConfig` copied, the top-level `ipam` merged with the subnet's
 // ranges and the networks' routes. Keys are sorted at every level (Go map), except route objects
 // (Go struct: dst, gw, mtu, advmss, priority, table, scope).
-import { parseIp } from './cidr.ts'
+import { parseIp } from './ip-core.ts'
 import { goJson, isObject, jsonKind, ordered } from './cni-json.ts'
 import type { NetConf } from './cni-netconf.ts'
 import type { SubnetEnv } from './subnet-env.ts'

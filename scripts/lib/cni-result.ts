@@ -4,7 +4,7 @@
 //   1.0.0/1.1.0: the result goes through a map, so keys are sorted at every level and an empty dns is dropped;
 //   0.3.x/0.4.0: struct order (cniVersion, interfaces, ips, routes, dns), "dns": {} always printed;
 //   0.1.0/0.2.0: cniVersion, ip4 {ip, gateway, routes}, ip6, dns.
-import { parseIp } from './cidr.ts'
+import { parseIp } from './ip-core.ts'
 import { goJson, isObject, jsonKind, ordered } from './cni-json.ts'
 import { parseRoutes } from './cni-delegate-config.ts'
 import { SUPPORTED } from './cni-env.ts'

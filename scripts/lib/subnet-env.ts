@@ -1,6 +1,8 @@
 // /run/flannel/subnet.env: read exactly as flannel's CNI plugin reads it, written exactly as
 // flanneld writes it (KEY=value lines in a fixed order; see reference/flanneld.md section 1).
-import { formatIp, parseCidr, type Cidr } from './cidr.ts'
+import type { Cidr } from './cidr.ts'
+// ip-core, not cidr.ts: the CNI plugin reads this on every pod start and must not load ip-num.
+import { formatIp, parseCidr } from './ip-core.ts'
 
 export interface SubnetEnv {
   /** FLANNEL_NETWORK entries (masked, duplicates dropped, order kept) */
