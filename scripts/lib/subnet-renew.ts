@@ -78,8 +78,12 @@ async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, onPut: (l
         if (!kvs.some((k) => k.key === key)) return 'revoked'
         rev = revision
       }
-      if (complained) o.log('watching our lease again')
-      complained = false
+      if (complained) {
+        // Only claim success once etcd answers again (a read), not on every reconnect attempt.
+        await etcd.get(key)
+        o.log('etcd is back; watching our lease again')
+        complained = false
+      }
       const ac = new AbortController()
       const stop = () => ac.abort()
       o.signal.addEventListener('abort', stop, { once: true })

@@ -258,3 +258,21 @@ test('--iface: MTU from the interface (in a netns, with an etcd there); a missin
   assert.equal(existsSync(`${file}.2`), false)
   assert.equal(Object.keys(JSON.parse(etcdctl(local.endpoint, ['get', '--prefix', `${p}/subnets/`, '-w', 'json'], { netns: ns }).stdout).kvs ?? []).length, 1)
 })
+
+test('etcd stopped while running: the writer stays, resumes watching, and still sees its key deleted', async () => {
+  const p = prefix(HOSTGW)
+  const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.23', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`])
+  await written(w)
+  await etcd.stop()
+  try {
+    await waitFor('the lost-watch message', () => /lost the watch on our lease \(retrying\)/.test(w.out.stderr), 5000)
+    await new Promise((r) => setTimeout(r, 2000))
+    assert.equal(w.p.exitCode, null, 'still running without etcd')
+  } finally {
+    await etcd.start()
+  }
+  await waitFor('the watch to resume', () => /watching our lease again/.test(w.out.stderr), 10000)
+  assert.equal(etcdctl(etcd.endpoint, ['del', '--prefix', `${p}/subnets/`]).code, 0)
+  assert.equal(await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]), 0)
+  assert.match(w.out.stderr, /Lease has been revoked/)
+})
