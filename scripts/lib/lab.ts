@@ -81,13 +81,9 @@ export class Lab {
   /** Attach a namespace to the underlay switch with address ip/24 on its eth0. */
   private async cable(ns: string, port: string, ip: string): Promise<void> {
     await run(['ip', '-n', this.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
-    await run(['ip', '-batch', '-'], {
-      input: [
-        `-n ${this.sw} link set ${port} master br0 up`,
-        `-n ${ns} addr add ${ip}/24 dev eth0`,
-        `-n ${ns} link set eth0 up`,
-        `-n ${ns} route add default via ${ETCD_IP}`,
-      ].join('\n'),
+    await run(['ip', '-n', this.sw, 'link', 'set', port, 'master', 'br0', 'up'])
+    await run(['ip', '-n', ns, '-batch', '-'], {
+      input: [`addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${ETCD_IP}`].join('\n') + '\n',
     })
   }
 
@@ -224,7 +220,7 @@ export class Lab {
 
   /** Connect from ns to ip:port and return the source address the server saw. */
   async sourceSeen(ns: string, ip: string, port = 7777): Promise<string> {
-    const js = `const c=require('net').connect(${port},'${ip}');let d='';c.on('data',x=>d+=x);c.on('end',()=>{process.stdout.write(d)});c.on('error',e=>{process.stdout.write('error: '+e.code);});setTimeout(()=>{process.stdout.write('timeout');process.exit(0)},3000)`
+    const js = `const c=require('net').connect(${port},'${ip}');let d='';c.on('data',x=>d+=x);c.on('end',()=>{process.stdout.write(d);process.exit(0)});c.on('error',e=>{process.stdout.write('error: '+e.code);process.exit(0)});setTimeout(()=>{process.stdout.write('timeout');process.exit(0)},3000)`
     const r = await run(['ip', 'netns', 'exec', ns, process.execPath, '-e', js], { nothrow: true })
     return r.stdout.trim()
   }
