@@ -1,0 +1,46 @@
+// flanneld on its own, in a throwaway namespace: bad flags and health before readiness.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Scope, inNs, dist, waitFor } from '../helpers/scope.ts'
+
+const scope = new Scope()
+after(() => scope.close())
+
+test('--iface naming no interface: a clear message and exit 1', () => {
+  const ns = scope.ns('fd')
+  const r = inNs(ns, [process.execPath, dist('flanneld'), '--iface=nosuch0', '--etcd-endpoints=http://127.0.0.1:1'])
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /failed to find any interface to use \(--iface nosuch0/)
+})
+
+test('--subnet-lease-renew-margin out of 1..1439 is refused', () => {
+  const r = inNs(scope.ns('fd'), [process.execPath, dist('flanneld'), '--subnet-lease-renew-margin=1440'])
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /subnet-lease-renew-margin/)
+})
+
+test('an unknown flag is a usage error naming it', () => {
+  const r = inNs(scope.ns('fd'), [process.execPath, dist('flanneld'), '--no-such-flag'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /flag provided but not defined: -no-such-flag/)
+})
+
+test('/healthz is 200 and /readyz 503 while etcd is unreachable; SIGTERM exits 0', async () => {
+  const ns = scope.ns('fd')
+  const tmp = scope.tmp()
+  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface=lo', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`, '--healthz-ip=127.0.0.1', '--healthz-port=18081'], { netns: ns })
+  let log = ''
+  p.stderr!.on('data', (d) => (log += d))
+  const js = `Promise.all(['/healthz','/readyz'].map(p=>fetch('http://127.0.0.1:18081'+p).then(async r=>r.status+' '+(await r.text())))).then(x=>console.log(x.join(',')),()=>console.log('down'))`
+  const out = await waitFor('health endpoints', () => {
+    const r = inNs(ns, [process.execPath, '-e', js]).stdout.trim()
+    return r !== 'down' && r
+  })
+  assert.equal(out, '200 flanneld is running,503 flanneld is not ready yet')
+  await waitFor('the writer to say it waits for etcd', () => /etcd/i.test(log) && /wait|unreachable|retry/i.test(log), 10000)
+  const code = await new Promise((res) => {
+    p.once('exit', (c) => res(c))
+    p.kill('SIGTERM')
+  })
+  assert.equal(code, 0)
+})
