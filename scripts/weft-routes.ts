@@ -12,7 +12,7 @@ import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 import { runJson, showPlan } from './lib/sh.ts'
 import { batchStep } from './lib/route-kernel.ts'
 import { PeerRegistry, sleep } from './lib/route-peers.ts'
-import { DesiredRoutes, Coalescer, planSync, syncRoutes, type NodeView } from './lib/route-sync.ts'
+import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
 
 const spec = {
   'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
@@ -63,27 +63,29 @@ async function main(): Promise<void> {
   const desired = new DesiredRoutes(node)
 
   if (f['dry-run']) {
-    const plan = await planSync(node, desired.compute(registry.leases))
+    const plan = await planSync(node, desired.compute(registry.leases).routes)
     process.stdout.write(showPlan(plan.batch ? [batchStep(plan.batch)] : []))
     log(`dry run: would apply ${plan.added} added, ${plan.replaced} replaced, ${plan.removed} removed; nothing changed`)
     return
   }
+  const routes = new RouteSyncer(node)
   if (f.once) {
-    const ok = await syncRoutes(node, desired.compute(registry.leases))
+    const ok = await routes.sync(desired.compute(registry.leases).routes, true)
     client.close()
     process.exitCode = ok ? 0 : 1
     return
   }
 
   log(`watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  let listed = true // the first full sync uses the snapshot just read
   const sync = new Coalescer(async (full) => {
-    if (full) {
-      // When etcd is down, the registry says so once; the kernel is still repaired below.
-      await registry.relist().catch(() => {})
-    }
-    await syncRoutes(node, desired.compute(registry.leases))
+    // When etcd is down, the registry says so once; the kernel is still repaired below.
+    if (full && !listed) await registry.relist().catch(() => {})
+    listed = false
+    const { routes: want, touched } = desired.compute(registry.leases)
+    await routes.sync(want, full, touched)
   })
-  sync.request()
+  sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
   await registry.watchLoop(stop.signal, () => sync.request())
 }

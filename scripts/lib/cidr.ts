@@ -30,7 +30,11 @@ export function bits(f: Family): number {
 }
 
 export function formatIp(family: Family, value: bigint): string {
-  if (family === 4) return IPv4.fromNumber(value).toString()
+  // IPv4 by hand: ip-num's round trip costs ~10 us an address, which a 5000-peer sync feels.
+  if (family === 4) {
+    const n = Number(value)
+    return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
+  }
   return collapseIPv6Number(IPv6.fromBigInt(value).toString())
 }
 
@@ -39,7 +43,11 @@ export function parseIp(s: string, want?: Family): Ip {
   const bad = () => new Error(`invalid IP address: ${s}`)
   if (typeof s !== 'string' || s.length === 0 || s.length > 45) throw bad()
   let ip: Ip
-  if (V4.test(s)) ip = { family: 4, value: IPv4.fromString(s).getValue(), text: s }
+  if (V4.test(s)) {
+    // V4 already checked every octet (0-255, no leading zeros): the value is plain arithmetic.
+    const o = s.split('.')
+    ip = { family: 4, value: BigInt(+o[0] * 16777216 + +o[1] * 65536 + +o[2] * 256 + +o[3]), text: s }
+  }
   else if (s.includes(':') && V6.test(s)) {
     try {
       const v = IPv6.fromString(s).getValue()
