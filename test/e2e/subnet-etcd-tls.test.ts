@@ -1,0 +1,79 @@
+// The etcd client and the writer over TLS with client certificates (--etcd-cafile/certfile/keyfile),
+// against a real etcd on 127.0.0.1 that requires them.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Scope, waitFor, must, sh, dist } from '../helpers/scope.ts'
+import { freePort } from '../helpers/etcd.ts'
+import { EtcdClient } from '../../scripts/lib/etcd.ts'
+
+const scope = new Scope()
+let endpoint = ''
+let dir = ''
+const f = (n: string) => join(dir, n)
+
+function cert(name: string, cn: string, ext: string): void {
+  must(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/CN=${cn}`, '-out', f(`${name}.csr`)])
+  writeFileSync(f(`${name}.ext`), ext)
+  must(['openssl', 'x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`)])
+}
+
+before(async () => {
+  dir = scope.tmp('etcd-tls')
+  must(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=weft-test-ca'])
+  // etcd's own HTTP gateway dials its gRPC side with the server certificate: it needs clientAuth too.
+  cert('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n')
+  cert('client', 'weft-node', 'extendedKeyUsage=clientAuth\n')
+  const client = await freePort()
+  const peer = await freePort()
+  endpoint = `https://127.0.0.1:${client}`
+  scope.spawn([
+    'etcd', '--name', 'tls', '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `tls=http://127.0.0.1:${peer}`,
+    '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--client-cert-auth', '--trusted-ca-file', f('ca.crt'),
+    '--log-level', 'error',
+  ])
+  const ctl = ['etcdctl', '--endpoints', endpoint, '--cacert', f('ca.crt'), '--cert', f('client.crt'), '--key', f('client.key')]
+  await waitFor('etcd over TLS', () => sh([...ctl, 'endpoint', 'health']).code === 0, 15000, 100)
+  must([...ctl, 'put', '/tls/network/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'])
+})
+after(async () => {
+  await scope.close()
+})
+
+test('client certificates: put, get, list, watch; a dead endpoint first is skipped', async () => {
+  const c = new EtcdClient({ endpoints: ['https://127.0.0.1:1', endpoint], cafile: f('ca.crt'), certfile: f('client.crt'), keyfile: f('client.key') })
+  try {
+    const rev = await c.put('/tls/k', 'v')
+    assert.equal((await c.get('/tls/k'))?.value, 'v')
+    assert.equal((await c.list('/tls/')).kvs.length, 2)
+    const ac = new AbortController()
+    const seen: string[] = []
+    await c.watch('/tls/k', rev, (ev) => (seen.push(ev.kv.value), ac.abort()), ac.signal)
+    assert.deepEqual(seen, ['v'])
+  } finally {
+    c.close()
+  }
+})
+
+test('without a client certificate etcd refuses, and the error says so', async () => {
+  const c = new EtcdClient({ endpoints: [endpoint], cafile: f('ca.crt'), timeoutMs: 3000 })
+  await assert.rejects(c.get('/tls/k'), /etcd unreachable|certificate|handshake|socket hang up|ECONNRESET/)
+  c.close()
+})
+
+test('without the CA the server certificate is not trusted', async () => {
+  const c = new EtcdClient({ endpoints: [endpoint], certfile: f('client.crt'), keyfile: f('client.key'), timeoutMs: 3000 })
+  await assert.rejects(c.get('/tls/k'), /self.signed|unable to verify|certificate/)
+  c.close()
+})
+
+test('the writer with --etcd-cafile/--etcd-certfile/--etcd-keyfile', () => {
+  const file = join(dir, 'subnet.env')
+  const r = sh(['node', dist('weft-subnet'), `--etcd-endpoints=${endpoint}`, '--etcd-prefix=/tls/network', `--etcd-cafile=${f('ca.crt')}`, `--etcd-certfile=${f('client.crt')}`, `--etcd-keyfile=${f('client.key')}`, '--public-ip=192.168.70.1', '--mtu=1500', `--subnet-file=${file}`, '--once'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(readFileSync(file, 'utf8'), /^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n$/)
+})
