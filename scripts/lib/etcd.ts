@@ -1,10 +1,11 @@
 // etcd v3 through its HTTP/JSON gateway (the /v3/* endpoints every etcd >= 3.4 serves on its
 // client port), so a node needs no etcdctl. Keys and values travel base64-encoded; int64 fields
 // (revisions, lease ids) arrive as decimal strings. Revisions fit a JS number; lease ids may not,
-// so they stay strings. A connection failure moves on to the next endpoint (as clientv3 does).
-import http from 'node:http'
-import https from 'node:https'
-import { readFileSync } from 'node:fs'
+// so they stay strings. A connection failure moves on to the next endpoint (as clientv3 does;
+// see etcd-transport.ts).
+import { Transport, UnreachableError } from './etcd-transport.ts'
+
+export { UnreachableError }
 
 export interface EtcdOptions {
   endpoints: string[]
@@ -48,8 +49,6 @@ export class EtcdError extends Error {
   }
 }
 
-/** No endpoint could be reached. */
-export class UnreachableError extends Error {}
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 const unb64 = (s: unknown) => (typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : '')
@@ -82,42 +81,19 @@ function toKV(raw: Record<string, unknown>): KV {
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export class EtcdClient {
-  private readonly urls: URL[]
-  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }
-  private readonly timeoutMs: number
-  private readonly httpAgent = new http.Agent({ keepAlive: true })
-  private readonly httpsAgent = new https.Agent({ keepAlive: true })
-  /** index of the endpoint that answered last; requests start there */
-  private current = 0
+  private readonly t: Transport
 
   constructor(o: EtcdOptions) {
-    if (!o.endpoints.length) throw new Error('no etcd endpoints given')
-    this.urls = o.endpoints.map((e) => {
-      let u: URL
-      try {
-        u = new URL(e)
-      } catch {
-        throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: not a URL`)
-      }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: want http:// or https://`)
-      return u
-    })
-    this.tls = {
-      ca: o.cafile ? readFileSync(o.cafile) : undefined,
-      cert: o.certfile ? readFileSync(o.certfile) : undefined,
-      key: o.keyfile ? readFileSync(o.keyfile) : undefined,
-    }
-    this.timeoutMs = o.timeoutMs ?? 5000
+    this.t = new Transport(o)
   }
 
   get endpoints(): string[] {
-    return this.urls.map((u) => u.origin)
+    return this.t.endpoints
   }
 
   /** Drop idle keep-alive connections (they do not keep the process alive anyway). */
   close(): void {
-    this.httpAgent.destroy()
-    this.httpsAgent.destroy()
+    this.t.close()
   }
 
   async get(key: string): Promise<KV | undefined> {
@@ -195,7 +171,7 @@ export class EtcdClient {
   async watch(prefix: string, fromRevision: number, onEvent: (ev: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return
     const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(fromRevision) } })
-    const res = await this.open('/v3/watch', body, signal, true)
+    const res = await this.t.open('/v3/watch', body, signal, true)
     if (!res) return // aborted while connecting
     await new Promise<void>((resolve, reject) => {
       let buf = ''
@@ -249,7 +225,7 @@ export class EtcdClient {
 
   /** POST a JSON body, parse the JSON answer; fail over on connection errors. */
   private async call(path: string, body: Json): Promise<Json> {
-    const res = await this.open(path, JSON.stringify(body), undefined, false)
+    const res = await this.t.open(path, JSON.stringify(body), undefined, false)
     const text = await new Promise<string>((resolve, reject) => {
       let s = ''
       res!.setEncoding('utf8')
@@ -268,77 +244,5 @@ export class EtcdClient {
       throw new EtcdError(`etcd ${path}: ${m}`, res!.statusCode ?? 0, j.code)
     }
     return j
-  }
-
-  /**
-   * Open a POST on the first endpoint that accepts a connection, starting with the last good one.
-   * Returns undefined only when signal aborted. 503 (no leader, stopping) counts as unreachable.
-   */
-  private async open(path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
-    const errors: string[] = []
-    for (let n = 0; n < this.urls.length; n++) {
-      const i = (this.current + n) % this.urls.length
-      const u = this.urls[i]
-      for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-          const res = await this.once(u, path, body, signal, stream)
-          if (!res) return undefined
-          if (res.statusCode === 503 && n + 1 < this.urls.length) {
-            res.resume()
-            errors.push(`${u.origin}: HTTP 503`)
-            break
-          }
-          this.current = i
-          return res
-        } catch (e) {
-          if (signal?.aborted) return undefined
-          // A kept-alive socket the server closed meanwhile (etcd restarted): once more, fresh.
-          if ((e as { reusedSocket?: boolean }).reusedSocket && attempt === 0) continue
-          errors.push(`${u.origin}: ${(e as Error).message}`)
-          break
-        }
-      }
-    }
-    throw new UnreachableError(`etcd unreachable (${errors.join('; ')})`)
-  }
-
-  private once(u: URL, path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
-    return new Promise((resolve, reject) => {
-      const secure = u.protocol === 'https:'
-      const mod = secure ? https : http
-      const req = mod.request(
-        {
-          protocol: u.protocol,
-          hostname: u.hostname.replace(/^\[|\]$/g, ''),
-          port: u.port || (secure ? 443 : 80),
-          path: (u.pathname.replace(/\/+$/, '') || '') + path,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          agent: stream ? false : secure ? this.httpsAgent : this.httpAgent,
-          ...(secure ? this.tls : {}),
-        },
-        (res) => {
-          clearTimeout(timer)
-          signal?.removeEventListener('abort', onAbort)
-          resolve(res)
-        },
-      )
-      // Unary calls: the whole exchange is bounded. Watches: only the connection setup is.
-      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs)
-      const onAbort = () => {
-        clearTimeout(timer)
-        req.destroy()
-        resolve(undefined)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      req.on('error', (e) => {
-        if (req.reusedSocket && !stream) (e as { reusedSocket?: boolean }).reusedSocket = true
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        reject(e)
-      })
-      if (stream) req.on('socket', (s) => s.setKeepAlive(true, 5000))
-      req.end(body)
-    })
   }
 }

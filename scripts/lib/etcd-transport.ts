@@ -1,0 +1,129 @@
+// The HTTP side of the etcd client: POST to the first endpoint that accepts a connection
+// (starting with the last good one), TLS with CA / client certificate files, keep-alive for
+// unary calls, a dedicated connection per watch stream.
+import http from 'node:http'
+import https from 'node:https'
+import { readFileSync } from 'node:fs'
+
+/** No endpoint could be reached. */
+export class UnreachableError extends Error {}
+
+export interface TransportOptions {
+  endpoints: string[]
+  cafile?: string
+  certfile?: string
+  keyfile?: string
+  timeoutMs?: number
+}
+
+export class Transport {
+  private readonly urls: URL[]
+  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }
+  private readonly timeoutMs: number
+  private readonly httpAgent = new http.Agent({ keepAlive: true })
+  private readonly httpsAgent = new https.Agent({ keepAlive: true })
+  /** index of the endpoint that answered last; requests start there */
+  private current = 0
+
+  constructor(o: TransportOptions) {
+    if (!o.endpoints.length) throw new Error('no etcd endpoints given')
+    this.urls = o.endpoints.map((e) => {
+      let u: URL
+      try {
+        u = new URL(e)
+      } catch {
+        throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: not a URL`)
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: want http:// or https://`)
+      return u
+    })
+    this.tls = {
+      ca: o.cafile ? readFileSync(o.cafile) : undefined,
+      cert: o.certfile ? readFileSync(o.certfile) : undefined,
+      key: o.keyfile ? readFileSync(o.keyfile) : undefined,
+    }
+    this.timeoutMs = o.timeoutMs ?? 5000
+  }
+
+  get endpoints(): string[] {
+    return this.urls.map((u) => u.origin)
+  }
+
+  /** Drop idle keep-alive connections (they do not keep the process alive anyway). */
+  close(): void {
+    this.httpAgent.destroy()
+    this.httpsAgent.destroy()
+  }
+
+  /**
+   * Open a POST on the first endpoint that accepts a connection, starting with the last good one.
+   * Returns undefined only when signal aborted. 503 (no leader, stopping) counts as unreachable.
+   */
+  async open(path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
+    const errors: string[] = []
+    for (let n = 0; n < this.urls.length; n++) {
+      const i = (this.current + n) % this.urls.length
+      const u = this.urls[i]
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const res = await this.once(u, path, body, signal, stream)
+          if (!res) return undefined
+          if (res.statusCode === 503 && n + 1 < this.urls.length) {
+            res.resume()
+            errors.push(`${u.origin}: HTTP 503`)
+            break
+          }
+          this.current = i
+          return res
+        } catch (e) {
+          if (signal?.aborted) return undefined
+          // A kept-alive socket the server closed meanwhile (etcd restarted): once more, fresh.
+          if ((e as { reusedSocket?: boolean }).reusedSocket && attempt === 0) continue
+          errors.push(`${u.origin}: ${(e as Error).message}`)
+          break
+        }
+      }
+    }
+    throw new UnreachableError(`etcd unreachable (${errors.join('; ')})`)
+  }
+
+  private once(u: URL, path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
+    return new Promise((resolve, reject) => {
+      const secure = u.protocol === 'https:'
+      const mod = secure ? https : http
+      const req = mod.request(
+        {
+          protocol: u.protocol,
+          hostname: u.hostname.replace(/^\[|\]$/g, ''),
+          port: u.port || (secure ? 443 : 80),
+          path: (u.pathname.replace(/\/+$/, '') || '') + path,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          agent: stream ? false : secure ? this.httpsAgent : this.httpAgent,
+          ...(secure ? this.tls : {}),
+        },
+        (res) => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          resolve(res)
+        },
+      )
+      // Unary calls: the whole exchange is bounded. Watches: only the connection setup is.
+      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs)
+      const onAbort = () => {
+        clearTimeout(timer)
+        req.destroy()
+        resolve(undefined)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      req.on('error', (e) => {
+        if (req.reusedSocket && !stream) (e as { reusedSocket?: boolean }).reusedSocket = true
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        reject(e)
+      })
+      if (stream) req.on('socket', (s) => s.setKeepAlive(true, 5000))
+      req.end(body)
+    })
+  }
+}
