@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { CniError, ERR, formatError, goFsError, toCniError } from './lib/cni-error.ts'
 import { about, checkVersion, COMMANDS, confVersion, readEnv, readStdin, validateConfig, versionAtLeast, versionText, type CniArgs } from './lib/cni-env.ts'
 import { buildDelegateConfig } from './lib/cni-delegate-config.ts'
-import { delegateError, execPlugin, findPlugin } from './lib/cni-exec.ts'
+import { delegateError, execPlugin, findPlugin, writeAll } from './lib/cni-exec.ts'
 import { goJson, isObject } from './lib/cni-json.ts'
 import { decodeNetConf, type NetConf } from './lib/cni-netconf.ts'
 import { formatResult, withRouteGateways } from './lib/cni-result.ts'
@@ -17,14 +17,14 @@ import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 
 async function main(): Promise<void> {
   const args = readEnv(process.env)
-  if (!args) return void process.stderr.write(about())
-  if (args.command === 'VERSION') return void process.stdout.write(versionText())
+  if (!args) return void writeAll(2, about())
+  if (args.command === 'VERSION') return void writeAll(1, versionText())
   const raw = validateConfig(readStdin().toString('utf8'))
   if (!COMMANDS.includes(args.command)) throw new CniError(ERR.invalidEnv, `unknown CNI_COMMAND: ${args.command}`)
   checkVersion(args.command, confVersion(raw))
   switch (args.command) {
     case 'ADD':
-      process.stdout.write(await cmdAdd(args, raw))
+      writeAll(1, await cmdAdd(args, raw))
       return checkNetns(args)
     case 'DEL':
       await cmdDel(args, raw)
@@ -42,7 +42,7 @@ async function cmdAdd(args: CniArgs, raw: Record<string, unknown>): Promise<stri
   const n = netconf(raw, 'failed to load flannel netconf file: failed to load netconf: ')
   const env = loadSubnetEnv(n.subnetFile)
   const bytes = buildDelegateConfig(n, env)
-  process.stderr.write(`delegateAdd: netconf sent to delegate plugin:\n${bytes}\n`)
+  writeAll(2, `delegateAdd: netconf sent to delegate plugin:\n${bytes}\n`)
   const delegate = JSON.parse(bytes) as { type: string; cniVersion?: string }
   // Found before the scratch file is written (flannel writes first): a bad type leaves nothing.
   const plugin = prefixed('failed to delegate add: ', () => findPlugin(delegate.type, args.path))
@@ -53,7 +53,7 @@ async function cmdAdd(args: CniArgs, raw: Record<string, unknown>): Promise<stri
     // If that DEL fails too, the file stays so the runtime's own DEL can finish the job.
     const undo = await execPlugin(plugin, 'DEL', bytes)
     if (undo.code === 0) removeScratch(n.dataDir, args.containerId)
-    else process.stderr.write(`rollback DEL of ${args.containerId} failed: ${delegateError(undo).message}\n`)
+    else writeAll(2, `rollback DEL of ${args.containerId} failed: ${delegateError(undo).message}\n`)
     throw delegateError(r)
   }
   return prefixed('failed to delegate add: ', () => formatResult(r.stdout, delegate.cniVersion ?? ''))
@@ -97,7 +97,7 @@ function cmdStatus(raw: Record<string, unknown>): void {
 /** GC (1.1.0): DEL, with its saved config, every saved attachment the runtime no longer lists. */
 async function cmdGc(args: CniArgs, raw: Record<string, unknown>): Promise<void> {
   const n = netconf(raw, 'failed to load netconf: ')
-  if (!n.validAttachments) return void process.stderr.write('GC: no cni.dev/valid-attachments in the config; nothing removed\n')
+  if (!n.validAttachments) return void writeAll(2, 'GC: no cni.dev/valid-attachments in the config; nothing removed\n')
   const valid = new Set(n.validAttachments.map((a) => a.containerID))
   const ifnames = new Map((n.attachments ?? []).map((a) => [a.containerID, a.ifname]))
   const errors: string[] = []
@@ -130,7 +130,7 @@ function parseSaved(saved: string): NetConf | null {
     if (!isObject(o)) throw new Error('json: cannot unmarshal non-object into Go value of type types.NetConf')
     return decodeNetConf(o)
   } catch (e) {
-    process.stderr.write(`failed to parse netconf: ${(e as Error).message}\n`)
+    writeAll(2, `failed to parse netconf: ${(e as Error).message}\n`)
     return null
   }
 }
@@ -175,6 +175,6 @@ function checkNetns(args: CniArgs): void {
 }
 
 main().catch((e) => {
-  process.stdout.write(formatError(toCniError(e)))
+  writeAll(1, formatError(toCniError(e)))
   process.exitCode = 1
 })

@@ -2,9 +2,8 @@
 // section 1.4 steps 9-10). A CNI delegate is exec'd, not a shell command: it is run with
 // node's child_process directly (no bash, no zx) because the plugin runs once per pod and every
 // millisecond of start-up counts (see docs/cni-plugin.md, "Performance"); argv is the binary alone,
-// so there is nothing to quote. Its stderr is copied to ours as it arrives.
-import { spawn } from 'node:child_process'
-import { statSync } from 'node:fs'
+// so there is nothing to quote. Its stderr is copied to ours.
+import { statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { CniError } from './cni-error.ts'
 import { goQuote, isObject } from './cni-json.ts'
@@ -40,32 +39,88 @@ export async function execPlugin(file: string, command: string, stdin: string, e
   }
   // "text file busy": the binary is being written (an upgrade); Go's invoke retries 5 times, 1 s apart.
   for (let attempt = 0; ; attempt++) {
-    try {
-      return await once(file, env, stdin)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ETXTBSY' || attempt >= 5) throw e
-      await new Promise((r) => setTimeout(r, 1000))
+    const r = fastSpawnSync(file, env, stdin) ?? (await portableSpawnSync(file, env, stdin))
+    if (r.errno === ETXTBSY && attempt < 5) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+      continue
     }
+    if (r.error) throw r.error
+    const stderr = r.stderr.toString()
+    if (stderr) writeAll(2, stderr)
+    return { code: r.status ?? 128, stdout: r.stdout.toString(), stderr }
   }
 }
 
-function once(file: string, env: NodeJS.ProcessEnv, stdin: string): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    p.stdout.on('data', (b: Buffer) => out.push(b))
-    p.stderr.on('data', (b: Buffer) => {
-      err.push(b)
-      process.stderr.write(b)
-    })
-    p.on('error', reject)
-    p.on('close', (code, signal) => {
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })
-    })
-    p.stdin.on('error', () => {}) // a plugin that exits without reading stdin must not crash us (EPIPE)
-    p.stdin.end(stdin)
+const ETXTBSY = 26 // Linux
+
+interface Spawned {
+  status: number | null
+  stdout: Buffer
+  stderr: Buffer
+  errno?: number
+  error?: Error
+}
+
+// Synchronous, not spawn(): a one-shot plugin has nothing else to do while the delegate runs,
+// and no streams or event-loop turns need setting up. Node's child_process module alone costs
+// ~2-3 ms to load (it pulls in net, dgram, streams), more than the rest of this plugin; its
+// spawnSync is a thin wrapper over the spawn_sync binding, which we call directly when this Node
+// has it (it does on 20 and 22), with child_process as the fallback. The delegate's stderr is
+// copied to ours when it exits.
+function fastSpawnSync(file: string, env: NodeJS.ProcessEnv, input: string): Spawned | null {
+  let binding: { spawn(o: object): { status: number | null; output: (Buffer | null)[] | null; error?: number } }
+  try {
+    binding = (process as unknown as { binding(n: string): typeof binding }).binding('spawn_sync')
+    if (typeof binding?.spawn !== 'function') return null
+  } catch {
+    return null
+  }
+  const pipe = (i: number) => ({ type: 'pipe', readable: i === 0, writable: i !== 0 })
+  const r = binding.spawn({
+    file,
+    args: [file],
+    envPairs: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    stdio: [{ ...pipe(0), input: Buffer.from(input) }, pipe(1), pipe(2)],
+    maxBuffer: 64 << 20,
+    detached: false,
+    windowsHide: false,
+    windowsVerbatimArguments: false,
   })
+  const out = r.output ?? []
+  const res: Spawned = { status: r.status, stdout: out[1] ?? Buffer.alloc(0), stderr: out[2] ?? Buffer.alloc(0) }
+  if (r.error) {
+    res.errno = -r.error
+    res.error = execError(file, -r.error)
+  }
+  return res
+}
+
+export async function portableSpawnSync(file: string, env: NodeJS.ProcessEnv, input: string): Promise<Spawned> {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync(file, [], { env, input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
+  const e = r.error as NodeJS.ErrnoException | undefined
+  const errno = e ? -(e.errno ?? 0) : undefined
+  return { status: r.status, stdout: r.stdout ?? Buffer.alloc(0), stderr: r.stderr ?? Buffer.alloc(0), errno, error: e && execError(file, errno ?? 0) }
+}
+
+// Go's text for a failed exec, e.g. `fork/exec /opt/cni/bin/bridge: permission denied`.
+function execError(file: string, errno: number): Error {
+  const text: Record<number, string> = { 2: 'no such file or directory', 8: 'exec format error', 13: 'permission denied', 20: 'not a directory', 26: 'text file busy' }
+  return new Error(`fork/exec ${file}: ${text[errno] ?? `errno ${errno}`}`)
+}
+
+/** Write all of text to fd (stdout/stderr) synchronously: no stream objects on the start-up path. */
+export function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text)
+  let off = 0
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
+    }
+  }
 }
 
 /** A failed delegate's error as the Go lib reports it: its own CNI error JSON passed through unchanged. */

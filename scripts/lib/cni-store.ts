@@ -3,7 +3,7 @@
 // passed ID_RE (no '/', cannot be '.' or '..') before any path is built; the path is checked to
 // sit directly in dataDir anyway. The file is fsynced before the delegate runs: an empty file
 // after a crash used to leave pods stuck Terminating (flannel#1662).
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync, constants } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync, constants } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { CniError, ERR, goFsError } from './cni-error.ts'
 import { ID_RE } from './cni-env.ts'
@@ -63,7 +63,11 @@ export function loadScratch(dataDir: string, containerId: string): string | null
 }
 
 export function removeScratch(dataDir: string, containerId: string): void {
-  rmSync(scratchPath(dataDir, containerId), { force: true })
+  try {
+    unlinkSync(scratchPath(dataDir, containerId))
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+  }
 }
 
 /** Container IDs with a saved config (names that are not valid IDs are not ours: skipped). */
