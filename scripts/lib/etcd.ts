@@ -239,6 +239,8 @@ export class EtcdClient {
     } catch {
       throw new EtcdError(`etcd ${path}: HTTP ${res!.statusCode}: ${text.slice(0, 200)}`, res!.statusCode ?? 0)
     }
+    // 503 / gRPC Unavailable (no leader, member stopping): transient, like a refused connection.
+    if (res!.statusCode === 503 || j.code === 14) throw new UnreachableError(`etcd ${path}: unavailable: ${j.message ?? j.error ?? text}`)
     if (res!.statusCode !== 200 || (j.error && j.code !== undefined)) {
       const m = j.message ?? j.error ?? text
       throw new EtcdError(`etcd ${path}: ${m}`, res!.statusCode ?? 0, j.code)
