@@ -10,7 +10,7 @@ import { parseSubnetEnv } from './lib/subnet-env.ts'
 import { EtcdClient } from './lib/etcd.ts'
 import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 import { runJson, showPlan } from './lib/sh.ts'
-import { batchStep } from './lib/route-kernel.ts'
+import { batchStep, readRoutes } from './lib/route-kernel.ts'
 import { PeerRegistry, sleep } from './lib/route-peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
 
@@ -56,21 +56,29 @@ async function main(): Promise<void> {
     })
   }
 
-  // Everything a sync needs, read at once: the interface, the network config, the leases.
+  // Everything a sync needs, read at once: the interface, the network config, the leases, and
+  // (used by the first sync if still fresh) the kernel's IPv4 routes.
   const registry = new PeerRegistry(client, f['etcd-prefix'])
-  const [localIps, cfg] = await Promise.all([ifaceAddrs(iface), everySecond(() => registry.relist(), stop.signal).then(() => loadConfig(client, f['etcd-prefix']))])
+  const early = readRoutes(4).then((routes) => ({ at: Date.now(), routes }), () => undefined)
+  const [localIps, cfg] = await Promise.all([
+    ifaceAddrs(iface),
+    everySecond(() => loadConfig(client, f['etcd-prefix']), stop.signal),
+    everySecond(() => registry.relist(), stop.signal),
+  ])
   const node = nodeView(f['etcd-prefix'], iface, cfg, local, localIps)
+  const first = await early
+  const kernel = first && Date.now() - first.at < 1000 && node.networks.every((n) => n.family === 4) ? first.routes : undefined
   const desired = new DesiredRoutes(node)
 
   if (f['dry-run']) {
-    const plan = await planSync(node, desired.compute(registry.leases).routes)
+    const plan = await planSync(node, desired.compute(registry.leases).routes, kernel)
     process.stdout.write(showPlan(plan.batch ? [batchStep(plan.batch)] : []))
     log(`dry run: would apply ${plan.added} added, ${plan.replaced} replaced, ${plan.removed} removed; nothing changed`)
     return
   }
   const routes = new RouteSyncer(node)
   if (f.once) {
-    const ok = await routes.sync(desired.compute(registry.leases).routes, true)
+    const ok = await routes.sync(desired.compute(registry.leases).routes, true, undefined, kernel)
     client.close()
     process.exitCode = ok ? 0 : 1
     return
@@ -81,9 +89,9 @@ async function main(): Promise<void> {
   const sync = new Coalescer(async (full) => {
     // When etcd is down, the registry says so once; the kernel is still repaired below.
     if (full && !listed) await registry.relist().catch(() => {})
-    listed = false
     const { routes: want, touched } = desired.compute(registry.leases)
-    await routes.sync(want, full, touched)
+    await routes.sync(want, full, touched, listed ? kernel : undefined)
+    listed = false
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
@@ -153,7 +161,7 @@ async function loadConfig(client: EtcdClient, prefix: string): Promise<NetworkCo
 }
 
 /** Retry fn every second while etcd cannot be reached (flannel waits the same way at start). */
-async function everySecond(fn: () => Promise<void>, signal: AbortSignal): Promise<void> {
+async function everySecond<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
   for (;;) {
     try {
       return await fn()

@@ -97,13 +97,14 @@ export class DesiredRoutes {
 }
 
 /** Read the kernel and plan; no change made. */
-export async function planSync(node: NodeView, desired: DesiredRoute[]): Promise<RoutePlan> {
-  return planRoutes(desired, await readManaged(node), node.iface)
+export async function planSync(node: NodeView, desired: DesiredRoute[], kernel?: KernelRoute[]): Promise<RoutePlan> {
+  return planRoutes(desired, await readManaged(node, kernel), node.iface)
 }
 
-async function readManaged(node: NodeView): Promise<KernelRoute[]> {
+/** The managed routes, from `kernel` when the caller has just read it, else from the kernel. */
+async function readManaged(node: NodeView, kernel?: KernelRoute[]): Promise<KernelRoute[]> {
   const families = [...new Set(node.networks.map((n) => n.family))]
-  const actual = (await Promise.all(families.map((f) => readRoutes(f)))).flat()
+  const actual = kernel ?? (await Promise.all(families.map((f) => readRoutes(f)))).flat()
   return managedRoutes(actual, { networks: node.networks, own: node.own })
 }
 
@@ -124,11 +125,11 @@ export class RouteSyncer {
    * Plan and apply; one log line when something changed. Returns false when a line failed.
    * Not full: only the touched destinations are planned, against the model (O(changes)).
    */
-  async sync(desired: DesiredRoute[], full: boolean, touched?: Set<string>): Promise<boolean> {
+  async sync(desired: DesiredRoute[], full: boolean, touched?: Set<string>, kernel?: KernelRoute[]): Promise<boolean> {
     const partial = !full && this.model !== undefined && touched !== undefined
     if (partial && touched.size === 0) return true
     const want = partial ? desired.filter((d) => touched.has(d.dst.text)) : desired
-    const managed = partial ? [...touched].flatMap((t) => this.model!.get(t) ?? []) : await readManaged(this.node)
+    const managed = partial ? [...touched].flatMap((t) => this.model!.get(t) ?? []) : await readManaged(this.node, kernel)
     const plan = planRoutes(want, managed, this.node.iface)
     if (plan.batch === '') {
       if (!partial) this.model = byDst(managed)

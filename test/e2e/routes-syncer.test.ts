@@ -189,6 +189,6 @@ test('etcd stopped for 10 s: routes stay, the syncer recovers and a lease put af
   await waitFor('route after etcd restart', () => has('10.244.12.0/24 via 192.168.50.52'), 15000, 50).catch((e) => {
     throw new Error(`${e.message}\nsyncer log:\n${daemon!.log()}`)
   })
-  assert.match(daemon!.log(), /etcd reachable again/)
+  await waitFor('the recovery said', () => /etcd reachable again after \d+ s/.test(daemon!.log()), 5000)
   assert.equal(daemon!.proc.exitCode, null)
 })
