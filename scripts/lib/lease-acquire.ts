@@ -42,9 +42,18 @@ export function freeSubnets(cfg: NetworkConfig, taken: readonly Cidr[], limit = 
   const out: Cidr[] = []
   if (!cfg.subnetMin || !cfg.subnetMax) return out
   const step = 1n << BigInt(32 - cfg.subnetLen)
+  // Thousands of leases: look same-size ones up in a set; only odd-sized ones need an overlap test.
+  const same = new Set<bigint>()
+  const odd: Cidr[] = []
+  for (const t of taken) {
+    if (t.family !== 4) continue
+    if (t.prefix === cfg.subnetLen) same.add(t.net)
+    else odd.push(t)
+  }
   for (let a = cfg.subnetMin.net; a <= cfg.subnetMax.net && out.length < limit; a += step) {
+    if (same.has(a)) continue
     const sn = makeCidr(4, a, cfg.subnetLen)
-    if (!taken.some((t) => overlaps(t, sn))) out.push(sn)
+    if (!odd.some((t) => overlaps(t, sn))) out.push(sn)
   }
   return out
 }
