@@ -192,3 +192,19 @@ test('etcd stopped for 10 s: routes stay, the syncer recovers and a lease put af
   await waitFor('the recovery said', () => /etcd reachable again after \d+ s/.test(daemon!.log()), 5000)
   assert.equal(daemon!.proc.exitCode, null)
 })
+
+test('etcd unreachable at start: --once waits and says so, then proceeds', async () => {
+  await stopDaemon()
+  del('10.244.12.0-24')
+  await etcd.stop()
+  const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
+  let text = ''
+  p.stderr!.on('data', (d) => (text += d))
+  await waitFor('the wait said', () => /etcd unreachable \(list: .*ECONNREFUSED/.test(text), 5000)
+  assert.equal(p.exitCode, null)
+  await etcd.start()
+  const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
+  assert.equal(code, 0, text)
+  assert.match(text, /routes: 0 added, 0 replaced, 1 removed/)
+  assert.ok(!has('10.244.12.0/24 via 192.168.50.52'))
+})

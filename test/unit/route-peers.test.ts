@@ -1,0 +1,68 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { CompactedError, type EtcdClient, type KV, type WatchEvent } from '../../scripts/lib/etcd.ts'
+import { PeerRegistry } from '../../scripts/lib/route-peers.ts'
+
+const S = '/coreos.com/network/subnets/'
+const kv = (subnet: string, rev: number, value = '{}'): KV => ({ key: S + subnet, value, modRevision: rev, createRevision: rev, version: 1, lease: '0' })
+const quiet = <T>(fn: () => Promise<T>) => {
+  const w = process.stderr.write
+  const said: string[] = []
+  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  return fn().finally(() => (process.stderr.write = w)).then((r) => ({ r, said: said.join('') }))
+}
+
+test('apply: events up to the snapshot revision are ignored; one transaction (same revision) applies whole', async () => {
+  const client = { list: async () => ({ kvs: [kv('10.244.2.0-24', 5), kv('10.244.3.0-24', 9)], revision: 10 }) } as unknown as EtcdClient
+  const reg = new PeerRegistry(client, '/coreos.com/network/')
+  assert.equal(reg.subnetsPrefix, S)
+  await reg.relist()
+  assert.equal(reg.apply({ type: 'DELETE', kv: kv('10.244.2.0-24', 10), revision: 10 }), false)
+  assert.equal(reg.apply({ type: 'PUT', kv: kv('10.244.4.0-24', 11), revision: 11 }), true)
+  assert.equal(reg.apply({ type: 'PUT', kv: kv('10.244.5.0-24', 11), revision: 11 }), true)
+  assert.equal(reg.apply({ type: 'DELETE', kv: kv('10.244.3.0-24', 12), revision: 12 }), true)
+  assert.deepEqual([...reg.leases.keys()].sort(), [S + '10.244.2.0-24', S + '10.244.4.0-24', S + '10.244.5.0-24'])
+  assert.equal(reg.revision, 12)
+})
+
+test('watchLoop: resumes from the last revision + 1 after an error; re-lists after a compaction', async () => {
+  const froms: number[] = []
+  let lists = 0
+  const ac = new AbortController()
+  const client = {
+    list: async () => (++lists === 1 ? { kvs: [kv('10.244.2.0-24', 5)], revision: 10 } : { kvs: [kv('10.244.9.0-24', 24)], revision: 25 }),
+    get: async () => undefined,
+    watch: async (prefix: string, from: number, on: (e: WatchEvent) => void) => {
+      assert.equal(prefix, S)
+      froms.push(from)
+      if (froms.length === 1) {
+        on({ type: 'PUT', kv: kv('10.244.3.0-24', 11), revision: 11 })
+        throw new Error('etcd watch: connection lost')
+      }
+      if (froms.length === 2) throw new CompactedError(20)
+      ac.abort()
+    },
+  } as unknown as EtcdClient
+  const reg = new PeerRegistry(client, '/coreos.com/network')
+  await reg.relist()
+  let changes = 0
+  const { said } = await quiet(() => reg.watchLoop(ac.signal, () => changes++))
+  assert.deepEqual(froms, [11, 12, 26])
+  assert.equal(lists, 2)
+  assert.equal(changes, 2) // the PUT, then the re-list
+  assert.deepEqual([...reg.leases.keys()], [S + '10.244.9.0-24'])
+  assert.match(said, /etcd unreachable \(watch: etcd watch: connection lost\): keeping routes/)
+  assert.match(said, /etcd reachable again after \d+ s; resuming the watch from revision 12/)
+  assert.match(said, /revision 12 compacted \(now 20\); listing the leases again/)
+})
+
+test('relist: a snapshot older than what the watch delivered is not applied', async () => {
+  let rev = 10
+  const client = { list: async () => ({ kvs: [], revision: rev }) } as unknown as EtcdClient
+  const reg = new PeerRegistry(client, '/coreos.com/network')
+  await reg.relist()
+  reg.apply({ type: 'PUT', kv: kv('10.244.3.0-24', 15), revision: 15 })
+  rev = 12
+  await reg.relist()
+  assert.deepEqual([...reg.leases.keys()], [S + '10.244.3.0-24'])
+})
