@@ -47,11 +47,17 @@ async function cmdAdd(args: CniArgs, raw: Record<string, unknown>): Promise<stri
   // Found before the scratch file is written (flannel writes first): a bad type leaves nothing.
   const plugin = prefixed('failed to delegate add: ', () => findPlugin(delegate.type, args.path))
   saveScratch(n.dataDir, args.containerId, bytes)
-  const r = await execPlugin(plugin, 'ADD', bytes)
+  let r
+  try {
+    r = await execPlugin(plugin, 'ADD', bytes)
+  } catch (e) {
+    removeScratch(n.dataDir, args.containerId) // it never ran: nothing to undo but our file
+    throw new Error(`failed to delegate add: ${(e as Error).message}`)
+  }
   if (r.code !== 0) {
     // Roll back (flannel leaks the file and the IP): DEL with the same config, then drop the file.
     // If that DEL fails too, the file stays so the runtime's own DEL can finish the job.
-    const undo = await execPlugin(plugin, 'DEL', bytes)
+    const undo = await execPlugin(plugin, 'DEL', bytes).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }))
     if (undo.code === 0) removeScratch(n.dataDir, args.containerId)
     else writeAll(2, `rollback DEL of ${args.containerId} failed: ${delegateError(undo).message}\n`)
     throw delegateError(r)

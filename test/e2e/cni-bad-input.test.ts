@@ -85,3 +85,17 @@ test('DEL of an unparsable scratch file succeeds and keeps the file (flannel#166
   assert.match(r.stderr, /failed to parse netconf: /)
   assert.deepEqual(tree(node.dir).filter((f) => f.includes('empty1')), [`${join(node.dataDir, 'empty1')} 0`])
 })
+
+test('a delegate that cannot be executed: CNI error, no scratch file left', () => {
+  const node = makeNode(scope)
+  const pod = scope.ns('cb')
+  const bin = join(node.dir, 'bin')
+  mkdirSync(bin)
+  writeFileSync(join(bin, 'bridge'), 'not a program') // a regular file without the exec bit
+  const before = tree(node.dir)
+  const r = plugin(node, { ...podEnv('ADD', 'noexec1', pod), CNI_PATH: bin }, conf(node, '0.3.1'))
+  assert.equal(r.code, 1)
+  assert.deepEqual(JSON.parse(r.stdout), { code: 999, msg: `failed to delegate add: fork/exec ${join(bin, 'bridge')}: permission denied` })
+  // the data dir may now exist (mkdir -p), but holds no file
+  assert.deepEqual(tree(node.dir).filter((f) => !f.endsWith('/')), before.filter((f) => !f.endsWith('/')))
+})
