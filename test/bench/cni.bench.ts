@@ -51,11 +51,13 @@ try {
   const delegate = readFileSync(join(dir, 'data', 'benchf'), 'utf8')
   timed(flannel, envF('DEL'), conf)
 
-  const t = { flannel: [] as number[], bridge: [] as number[], node: [] as number[] }
+  const t = { flannel: [] as number[], bridge: [] as number[], node: [] as number[], version: [] as number[] }
   const jobs: [keyof typeof t, () => number][] = [
     ['flannel', () => timed(flannel, envF('ADD'), conf) + timed(flannel, envF('DEL'), conf)],
     ['bridge', () => timed(bridge, envB('ADD'), delegate) + timed(bridge, envB('DEL'), delegate)],
     ['node', () => timed([process.execPath, '-e', '0'], { PATH: process.env.PATH }, '')],
+    // start-up alone: the shebang (env node), loading the bundle, printing one line
+    ['version', () => timed([dist('flannel')], { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' }, '')],
   ]
   for (let i = 0; i < 3; i++) for (const [, f] of jobs) f() // warm caches
   for (let i = 0; i < N; i++) {
@@ -65,13 +67,14 @@ try {
       t[k].push(f())
     }
   }
-  const m = { flannel: median(t.flannel), bridge: median(t.bridge), node: median(t.node) }
+  const m = { flannel: median(t.flannel), bridge: median(t.bridge), node: median(t.node), version: median(t.version) }
   const ratio = m.flannel / (m.bridge + 2 * m.node)
   console.log(`rounds: ${N}`)
   console.log(`flannel ADD+DEL (via bridge):  ${m.flannel.toFixed(1)} ms (median)`)
   console.log(`bridge ADD+DEL (direct):       ${m.bridge.toFixed(1)} ms`)
   console.log(`node -e 0:                     ${m.node.toFixed(1)} ms`)
   console.log(`ratio flannel / (bridge + 2 x node -e 0) = ${ratio.toFixed(3)} (target <= 1.15)`)
+  console.log(`dist/flannel VERSION:          ${m.version.toFixed(1)} ms (start-up alone: +${(m.version - m.node).toFixed(1)} ms over node -e 0)`)
   console.log(`our own cost per call beyond Node start-up: ${((m.flannel - m.bridge - 2 * m.node) / 2).toFixed(1)} ms`)
   console.log('bundle sizes:')
   for (const f of readdirSync(join(root, 'dist')).sort()) {
