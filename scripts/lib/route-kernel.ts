@@ -28,10 +28,4 @@ export async function applyBatch(batch: string): Promise<string | undefined> {
   return `${cmdline(step.argv)}: ${why}`
 }
 
-/** Does the link exist (in this namespace)? */
-export async function linkExists(name: string): Promise<boolean> {
-  const res = await run(['ip', '-j', 'link', 'show', 'dev', name], { nothrow: true })
-  return res.code === 0
-}
-
 export type { KernelRoute }
