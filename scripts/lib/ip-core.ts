@@ -1,8 +1,26 @@
-// Address parsing and Go-style text without ip-num, for start-up-critical bundles (the CNI plugin
-// runs once per pod; loading ip-num costs ~9 ms of every run). Same results as cidr.ts, which
-// keeps ip-num: test/unit/cni-ip-core.test.ts checks both against each other on random input.
+// Address arithmetic and Go-style text (CIDRs masked as net.ParseCIDR does, IPv6 compressed), and
+// a parser without ip-num for start-up-critical bundles: the CNI plugin runs once per pod and
+// loading ip-num costs ~9 ms of every run. The daemons parse through cidr.ts, which validates
+// with ip-num; test/unit/cni-ip-core.test.ts checks both parsers agree on random input.
 // IPv6 text is RFC 5952 (lowercase, longest zero run compressed, leftmost on a tie, runs of 2+).
-import type { Cidr, Family, Ip } from './cidr.ts'
+export type Family = 4 | 6
+
+export interface Ip {
+  family: Family
+  value: bigint
+  text: string
+}
+
+export interface Cidr {
+  family: Family
+  /** network address (host bits cleared) */
+  net: bigint
+  prefix: number
+  /** canonical masked text, e.g. "10.244.1.0/24" */
+  text: string
+  /** the network address as text, e.g. "10.244.1.0" */
+  ipText: string
+}
 
 const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const HEX = /^[0-9a-fA-F]{1,4}$/
@@ -93,20 +111,52 @@ export function makeCidr(family: Family, addr: bigint, prefix: number): Cidr {
   return { family, net, prefix, ipText, text: `${ipText}/${prefix}` }
 }
 
-/** Parse "a.b.c.d/n" or "v6/n", masking host bits; throw `invalid CIDR address: <s>` (as cidr.ts). */
-export function parseCidr(s: string, want?: Family): Cidr {
-  const bad = () => new Error(`invalid CIDR address: ${s}`)
-  if (typeof s !== 'string') throw bad()
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s)
-  if (!m) throw bad()
-  let ip: Ip
-  try {
-    ip = parseIp(m[1])
-  } catch {
-    throw bad()
+/** A CIDR parser on top of an address parser: "a.b.c.d/n" or "v6/n", host bits masked, else
+ * `invalid CIDR address: <s>`. cidr.ts builds one on ip-num; this module's own is below. */
+export function cidrParser(parseAddr: (s: string) => Ip): (s: string, want?: Family) => Cidr {
+  return (s, want) => {
+    const bad = () => new Error(`invalid CIDR address: ${s}`)
+    if (typeof s !== 'string') throw bad()
+    const m = /^([^/]+)\/(\d{1,3})$/.exec(s)
+    if (!m) throw bad()
+    let ip: Ip
+    try {
+      ip = parseAddr(m[1])
+    } catch {
+      throw bad()
+    }
+    const prefix = Number(m[2])
+    if (prefix > bits(ip.family) || (m[2].length > 1 && m[2].startsWith('0'))) throw bad()
+    if (want && ip.family !== want) throw new Error(`not an IPv${want} CIDR: ${s}`)
+    return makeCidr(ip.family, ip.value, prefix)
   }
-  const prefix = Number(m[2])
-  if (prefix > bits(ip.family) || (m[2].length > 1 && m[2].startsWith('0'))) throw bad()
-  if (want && ip.family !== want) throw new Error(`not an IPv${want} CIDR: ${s}`)
-  return makeCidr(ip.family, ip.value, prefix)
+}
+
+export const parseCidr = cidrParser((s) => parseIp(s))
+
+export function lastAddr(c: Cidr): bigint {
+  return c.net | ((1n << BigInt(bits(c.family) - c.prefix)) - 1n)
+}
+
+export function containsIp(c: Cidr, ip: Ip): boolean {
+  return c.family === ip.family && (ip.value & maskOf(c.family, c.prefix)) === c.net
+}
+
+/** inner lies wholly inside outer (equal counts as inside). */
+export function containsCidr(outer: Cidr, inner: Cidr): boolean {
+  return outer.family === inner.family && inner.prefix >= outer.prefix && (inner.net & maskOf(outer.family, outer.prefix)) === outer.net
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return containsCidr(a, b) || containsCidr(b, a)
+}
+
+export function sameCidr(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.net === b.net && a.prefix === b.prefix
+}
+
+/** The n-th address of a network: nth(10.244.1.0/24, 1) = 10.244.1.1 */
+export function nthIp(c: Cidr, n: bigint): Ip {
+  const v = c.net + n
+  return { family: c.family, value: v, text: formatIp(c.family, v) }
 }
