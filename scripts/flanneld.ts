@@ -11,17 +11,13 @@ import { parseIp } from './lib/cidr.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 import { Part } from './lib/supervise.ts'
 import { serveHealth } from './lib/healthz.ts'
-import { EtcdClient } from './lib/etcd.ts'
+import { ETCD_FLAGS, etcdArgs, etcdFromFlags } from './lib/etcd-flags.ts'
 import { parseNetworkConfig } from './lib/netconfig.ts'
 
 const VERSION = 'v0.1.0-weft'
 
 const SPEC = {
-  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints' },
-  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix' },
-  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
-  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
-  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
+  ...ETCD_FLAGS,
   iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
   'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
   'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication', arg: 'ip' },
@@ -77,8 +73,7 @@ async function main(): Promise<void> {
       ? serveHealth(f['healthz-ip'], f['healthz-port'], () => ready, (e) => void stopAll(`healthz server: ${e.message}`, 1))
       : undefined
 
-  const etcdArgs = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
-  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile'] as const) if (f[k]) etcdArgs.push(`--${k}=${f[k]}`)
+  const etcdFlags = etcdArgs(f)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
 
   // 3. The subnet writer; masquerade and routes start once subnet.env is written.
@@ -86,7 +81,7 @@ async function main(): Promise<void> {
   const writer = new Part(
     {
       name: 'weft-subnet',
-      args: [...etcdArgs, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`],
+      args: [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`],
       onLine: (line) => {
         let ev: { event?: string; subnet?: string }
         try {
@@ -112,12 +107,7 @@ async function main(): Promise<void> {
   writer.start()
 
   async function startOthers(): Promise<void> {
-    const etcd = new EtcdClient({
-      endpoints: f['etcd-endpoints'].split(','),
-      cafile: f['etcd-cafile'] || undefined,
-      certfile: f['etcd-certfile'] || undefined,
-      keyfile: f['etcd-keyfile'] || undefined,
-    })
+    const etcd = etcdFromFlags(f)
     const kv = await etcd.get(`${f['etcd-prefix']}/config`)
     if (!kv) throw new Error('flannel config not found in etcd store')
     const cfg = parseNetworkConfig(kv.value)
@@ -133,7 +123,7 @@ async function main(): Promise<void> {
       parts.push(masq)
       masq.start()
     }
-    const routes = new Part({ name: 'weft-routes', args: [...etcdArgs, `--iface=${ext.name}`, subnetFile] }, (why) => void stopAll(why))
+    const routes = new Part({ name: 'weft-routes', args: [...etcdFlags, `--iface=${ext.name}`, subnetFile] }, (why) => void stopAll(why))
     parts.push(routes)
     routes.start()
   }

@@ -7,7 +7,8 @@ import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/flags.ts'
 import { log, warn, die, errText } from './lib/log.ts'
 import { parseCidr, type Cidr } from './lib/cidr.ts'
 import { parseSubnetEnv } from './lib/subnet-env.ts'
-import { EtcdClient } from './lib/etcd.ts'
+import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
+import type { EtcdClient } from './lib/etcd.ts'
 import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 import { runJson, showPlan } from './lib/sh.ts'
 import { batchStep, readRoutes } from './lib/route-kernel.ts'
@@ -15,11 +16,7 @@ import { PeerRegistry, sleep } from './lib/route-peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
 
 const spec = {
-  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
-  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix', arg: 'path' },
-  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
-  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
-  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  ...ETCD_FLAGS,
   iface: { type: 'string', help: 'external interface the peer routes go through (required)', arg: 'name' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'file holding our subnet and the cluster network', arg: 'path' },
   subnet: { type: 'string', help: 'our own subnet (overrides FLANNEL_SUBNET of --subnet-file)', arg: 'cidr' },
@@ -41,12 +38,7 @@ async function main(): Promise<void> {
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   const iface = checkIfaceName(f.iface)
   const local = loadLocal(f['subnet-file'], f.subnet, f.network)
-  const client = new EtcdClient({
-    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
-    cafile: f['etcd-cafile'] || undefined,
-    certfile: f['etcd-certfile'] || undefined,
-    keyfile: f['etcd-keyfile'] || undefined,
-  })
+  const client = etcdFromFlags(f)
   const stop = new AbortController()
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

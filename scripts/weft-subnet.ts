@@ -4,6 +4,7 @@
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/flags.ts'
 import { log, die, errText } from './lib/log.ts'
 import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/cidr.ts'
+import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
 import { EtcdClient, UnreachableError } from './lib/etcd.ts'
 import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 import { acquireLease, LEASE_TTL } from './lib/lease-acquire.ts'
@@ -14,11 +15,7 @@ import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
 import { formatSubnetEnv } from './lib/subnet-env.ts'
 
 const SPEC = {
-  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
-  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix', arg: 'path' },
-  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
-  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
-  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  ...ETCD_FLAGS,
   'public-ip': { type: 'string', help: "IP accessible by other nodes for inter-host communication (required with etcd)", arg: 'ip' },
   iface: { type: 'string', help: 'external interface (name or address); its MTU sets FLANNEL_MTU', arg: 'name' },
   mtu: { type: 'int', default: 0, help: 'external interface MTU to use instead of reading --iface (0 = read it)', arg: 'bytes' },
@@ -44,12 +41,7 @@ async function main(): Promise<void> {
 
   const publicIp = mustIp('--public-ip', f['public-ip'], true)!
   const ifMtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
-  const etcd = new EtcdClient({
-    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
-    cafile: f['etcd-cafile'] || undefined,
-    certfile: f['etcd-certfile'] || undefined,
-    keyfile: f['etcd-keyfile'] || undefined,
-  })
+  const etcd = etcdFromFlags(f)
   const prefix = f['etcd-prefix']
   const cfg = await loadConfig(etcd, prefix, stop.signal)
   if (cfg.enableIPv6) die('EnableIPv6: IPv6 leases are not supported by weft-subnet yet')

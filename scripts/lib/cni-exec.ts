@@ -76,16 +76,22 @@ function fastSpawnSync(file: string, env: NodeJS.ProcessEnv, input: string): Spa
     return null
   }
   const pipe = (i: number) => ({ type: 'pipe', readable: i === 0, writable: i !== 0 })
-  const r = binding.spawn({
-    file,
-    args: [file],
-    envPairs: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    stdio: [{ ...pipe(0), input: Buffer.from(input) }, pipe(1), pipe(2)],
-    maxBuffer: 64 << 20,
-    detached: false,
-    windowsHide: false,
-    windowsVerbatimArguments: false,
-  })
+  let r: ReturnType<typeof binding.spawn>
+  try {
+    r = binding.spawn({
+      file,
+      args: [file],
+      envPairs: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      stdio: [{ ...pipe(0), input: Buffer.from(input) }, pipe(1), pipe(2)],
+      maxBuffer: 64 << 20,
+      detached: false,
+      windowsHide: false,
+      windowsVerbatimArguments: false,
+    })
+  } catch {
+    // An internal binding may change shape in a later Node: take the public path instead.
+    return null
+  }
   const out = r.output ?? []
   const res: Spawned = { status: r.status, stdout: out[1] ?? Buffer.alloc(0), stderr: out[2] ?? Buffer.alloc(0) }
   if (r.error) {

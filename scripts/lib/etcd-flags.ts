@@ -1,0 +1,35 @@
+// flanneld's etcd flags, shared by every part that talks to the registry, and the client they
+// describe. Names and defaults are flanneld's, so FLANNELD_ETCD_* variables work everywhere.
+import { EtcdClient } from './etcd.ts'
+
+export const ETCD_FLAGS = {
+  'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
+  'etcd-prefix': { type: 'string', default: '/coreos.com/network', help: 'etcd prefix', arg: 'path' },
+  'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
+  'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
+  'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+} as const
+
+export interface EtcdFlagValues {
+  'etcd-endpoints': string
+  'etcd-prefix': string
+  'etcd-cafile': string
+  'etcd-certfile': string
+  'etcd-keyfile': string
+}
+
+export function etcdFromFlags(f: EtcdFlagValues): EtcdClient {
+  return new EtcdClient({
+    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
+    cafile: f['etcd-cafile'] || undefined,
+    certfile: f['etcd-certfile'] || undefined,
+    keyfile: f['etcd-keyfile'] || undefined,
+  })
+}
+
+/** The same flags, to pass on to a child part. */
+export function etcdArgs(f: EtcdFlagValues): string[] {
+  const args = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
+  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile'] as const) if (f[k]) args.push(`--${k}=${f[k]}`)
+  return args
+}
