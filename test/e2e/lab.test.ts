@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab.ts'
 import { root } from '../helpers/scope.ts'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { run } from '../../scripts/lib/sh.ts'
 
 const dist = join(root, 'dist')
 const lab = new Lab({ dist })
@@ -74,14 +76,12 @@ test('a pod reaches the outside host through masquerade (source = its node addre
 
 test('/healthz answers 200 and /readyz 200 once subnet.env is written', async () => {
   const js = `Promise.all(['/healthz','/readyz'].map(p=>fetch('http://127.0.0.1:8081'+p).then(r=>r.status+' '+r.statusText))).then(x=>console.log(x.join(',')))`
-  const { run } = await import('../../scripts/lib/sh.ts')
   const r = await run(['ip', 'netns', 'exec', lab.nodes[0].ns, process.execPath, '-e', js])
   assert.equal(r.stdout.trim(), '200 OK,200 OK')
 })
 
 test('a route inside the network added by hand is removed; one outside it is kept', async () => {
   const n = lab.nodes[0]
-  const { run } = await import('../../scripts/lib/sh.ts')
   await run(['ip', '-n', n.ns, 'route', 'add', '10.244.250.0/24', 'via', lab.nodes[1].ip])
   await run(['ip', '-n', n.ns, 'route', 'add', '172.30.0.0/24', 'via', lab.nodes[1].ip])
   await lab.until('the stray route to be removed', async () => !(await peerRoutes(n)).has('10.244.250.0/24'), ROUTE_WAIT)
@@ -112,10 +112,36 @@ test('etcd stopped for 10 s: routes stay, the daemons recover and resume watchin
   for (const n of lab.nodes) await lab.until(`${n.name} to drop the deleted lease`, async () => !(await peerRoutes(n)).has('10.244.200.0/24'), ROUTE_WAIT)
 })
 
+test('flanneld restarts a part that dies, with a logged backoff', async () => {
+  const n = lab.nodes[0]
+  const pid = n.flanneld!.pid!
+  const child = (name: string) => {
+    const r = spawnSync('pgrep', ['-P', String(pid), '-f', name], { encoding: 'utf8' })
+    return r.stdout.trim().split('\n').filter(Boolean).map(Number)[0]
+  }
+  const before = child('weft-routes')
+  assert.ok(before, 'weft-routes runs under flanneld')
+  process.kill(before, 'SIGKILL')
+  await lab.until('weft-routes to be restarted', () => {
+    const now = child('weft-routes')
+    return !!now && now !== before
+  }, 15000)
+  assert.match(lab.logOf(n), /weft-routes died \(SIGKILL\); restarting in 1s/)
+  // and the restarted syncer does its job: a route deleted by hand comes back
+  const victim = leaseOf(lab.nodes[1])
+  await run(['ip', '-n', n.ns, 'route', 'del', victim])
+  await lab.until('the deleted route to come back', async () => (await peerRoutes(n)).has(victim), ROUTE_WAIT)
+})
+
 test('a node stopped and its lease deleted: its routes disappear from the others', async () => {
   const gone = lab.nodes[2]
   const subnet = leaseOf(gone)
+  const routesBefore = await peerRoutes(gone)
   await lab.stopFlanneld(gone)
+  assert.equal(gone.flanneld!.exitCode, 0, 'SIGTERM: exit 0')
+  // flannel leaves everything in place on exit: routes, rules, subnet.env and the lease
+  assert.deepEqual(await peerRoutes(gone), routesBefore)
+  assert.match((await lab.etcdctl(['get', keyOf(gone)])).stdout, /"PublicIP":"192\.168\.77\.13"/)
   await lab.etcdctl(['del', keyOf(gone)])
   for (const n of lab.nodes.slice(0, 2)) await lab.until(`${n.name} to drop ${subnet}`, async () => !(await peerRoutes(n)).has(subnet), ROUTE_WAIT)
 })
