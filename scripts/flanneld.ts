@@ -20,6 +20,7 @@ const SPEC = {
   ...ETCD_FLAGS,
   iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
   'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
+  'iface-can-reach': { type: 'string', help: 'detect the interface to use by the route towards this IP', arg: 'ip' },
   'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication', arg: 'ip' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ...) will be written to', arg: 'path' },
   'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
@@ -30,6 +31,18 @@ const SPEC = {
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
   'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
+  // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
+  'etcd-username': { type: 'string', help: 'not supported by weft yet (etcd basic auth)', arg: 'name' },
+  'etcd-password': { type: 'string', help: 'not supported by weft yet (etcd basic auth)', arg: 'password' },
+  'public-ipv6': { type: 'string', help: 'not supported by weft yet (IPv6 leases)', arg: 'ip' },
+  'ip-blackhole-route': { type: 'bool', help: 'not supported by weft yet' },
+  'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
+  'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
+  'kube-annotation-prefix': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'prefix' },
+  'net-config-path': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'path' },
+  'set-node-network-unavailable': { type: 'bool', default: true, help: 'kube subnet manager only; ignored' },
+  vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },
+  log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
   version: { type: 'bool', help: 'print version and exit' },
   v: { type: 'int', default: 0, help: 'log level (accepted for compatibility; weft logs one line per event)' },
   help: { type: 'bool', help: 'show this help' },
@@ -42,10 +55,14 @@ async function main(): Promise<void> {
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
   if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
+  for (const k of ['etcd-username', 'etcd-password', 'public-ipv6', 'ip-blackhole-route'] as const) {
+    if (f[k]) die(`--${k} is not supported by weft yet (see README, "Not there yet")`)
+  }
   if (f['public-ip']) parseIp(f['public-ip'], 4)
+  if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
 
   // 1. The external interface and the address other nodes reach us on.
-  const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], publicIp: f['public-ip'] || undefined })
+  const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], canReach: f['iface-can-reach'] || undefined, publicIp: f['public-ip'] || undefined })
   const publicIp = f['public-ip'] || ext.ip.text
   log(`Using interface with name ${ext.name} and address ${ext.ip.text}`)
   log(`Using ${publicIp} as external address`)
@@ -112,6 +129,8 @@ async function main(): Promise<void> {
     if (!kv) throw new Error('flannel config not found in etcd store')
     const cfg = parseNetworkConfig(kv.value)
     if (cfg.backend.type !== 'host-gw') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw only)`)
+    // flannel's host-gw check: peers route to our public IP, so it must be on the interface.
+    if (publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
 
     if (f['ip-masq'] || f['iptables-forward-rules']) {
       const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]

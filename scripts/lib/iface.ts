@@ -32,6 +32,9 @@ export interface LinkAddrs {
 export interface IfaceWanted {
   iface: string[]
   ifaceRegex: string[]
+  /** the device of the route towards --iface-can-reach, resolved by selectIface */
+  canReachDev?: string
+  canReach?: string
   publicIp?: string
 }
 
@@ -50,7 +53,7 @@ export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[
     return ip ? { name: l.ifname, index: l.ifindex, mtu: l.mtu, ip } : undefined
   }
   const byIp = (ip: string) => links.find((l) => (l.addr_info ?? []).some((a) => a.local === ip))
-  if (want.iface.length || want.ifaceRegex.length) {
+  if (want.iface.length || want.ifaceRegex.length || want.canReach) {
     for (const spec of want.iface) {
       let isIp = false
       try {
@@ -78,7 +81,12 @@ export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[
         if (u) return u
       }
     }
-    throw new Error(`failed to find any interface to use (--iface ${want.iface.join(',') || '-'}, --iface-regex ${want.ifaceRegex.join(',') || '-'})`)
+    if (want.canReachDev) {
+      const l = links.find((x) => x.ifname === want.canReachDev)
+      const u = l && usable(l)
+      if (u) return u
+    }
+    throw new Error(`failed to find any interface to use (--iface ${want.iface.join(',') || '-'}, --iface-regex ${want.ifaceRegex.join(',') || '-'}, --iface-can-reach ${want.canReach || '-'})`)
   }
   if (want.publicIp) {
     const l = byIp(want.publicIp)
@@ -95,6 +103,10 @@ export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[
 
 export async function selectIface(want: IfaceWanted): Promise<ExtIface> {
   const links = await runJson<LinkAddrs[]>(['ip', '-j', 'addr', 'show'])
+  if (want.canReach && !want.iface.length && !want.ifaceRegex.length) {
+    const r = await runJson<{ dev?: string }[]>(['ip', '-j', 'route', 'get', want.canReach]).catch(() => [])
+    want = { ...want, canReachDev: r[0]?.dev }
+  }
   const routes = want.iface.length || want.publicIp ? [] : await runJson<{ dev?: string }[]>(['ip', '-j', '-4', 'route', 'show', 'default'])
   return chooseIface(links, routes, want)
 }

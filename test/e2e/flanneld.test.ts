@@ -44,3 +44,26 @@ test('/healthz is 200 and /readyz 503 while etcd is unreachable; SIGTERM exits 0
   })
   assert.equal(code, 0)
 })
+
+test('flanneld flags weft does not support yet are named in a clear error, not "not defined"', () => {
+  for (const flag of ['--etcd-username=u', '--public-ipv6=fc00::1', '--ip-blackhole-route']) {
+    const r = inNs(scope.ns('fd'), [process.execPath, dist('flanneld'), flag])
+    assert.equal(r.code, 1, flag)
+    assert.match(r.stderr, /is not supported by weft yet/, flag)
+  }
+  const k = inNs(scope.ns('fd'), [process.execPath, dist('flanneld'), '--kube-subnet-mgr'])
+  assert.match(k.stderr, /--kube-subnet-mgr is not supported by weft yet/)
+})
+
+test('--iface-can-reach picks the interface of the route towards that address', async () => {
+  const ns = scope.ns('fd')
+  const peer = scope.ns('fd')
+  inNs(ns, ['ip', 'link', 'add', 'ext0', 'type', 'veth', 'peer', 'name', 'p0', 'netns', peer])
+  inNs(ns, ['ip', 'addr', 'add', '198.51.100.7/24', 'dev', 'ext0'])
+  inNs(ns, ['ip', 'link', 'set', 'ext0', 'up'])
+  const tmp = scope.tmp()
+  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface-can-reach=198.51.100.1', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`], { netns: ns })
+  let log = ''
+  p.stderr!.on('data', (d) => (log += d))
+  await waitFor('the interface choice', () => /Using interface with name ext0 and address 198\.51\.100\.7/.test(log))
+})

@@ -32,3 +32,8 @@ test('an --iface naming no interface, no default route, or an unheld public IP i
   assert.throws(() => chooseIface(links, [], none), /no default route/)
   assert.throws(() => chooseIface(links, [], { ...none, publicIp: '1.2.3.4' }), /error looking up interface/)
 })
+
+test('--iface-can-reach uses the device of the route towards that address', () => {
+  assert.equal(chooseIface(links, [], { ...none, canReach: '10.0.0.99', canReachDev: 'eth1' }).ip.text, '10.0.0.6')
+  assert.throws(() => chooseIface(links, [], { ...none, canReach: '10.9.9.9' }), /--iface-can-reach 10\.9\.9\.9/)
+})
