@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const writer = new Part(
     {
       name: 'weft-subnet',
-      args: [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`],
+      args: [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device'],
       onLine: (line) => {
         let ev: { event?: string; subnet?: string }
         try {
@@ -128,9 +128,11 @@ async function main(): Promise<void> {
     const kv = await etcd.get(`${f['etcd-prefix']}/config`)
     if (!kv) throw new Error('flannel config not found in etcd store')
     const cfg = parseNetworkConfig(kv.value)
-    if (cfg.backend.type !== 'host-gw') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw only)`)
+    // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
+    // reads the same config and programs the peers on it.
+    if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw and vxlan only)`)
     // flannel's host-gw check: peers route to our public IP, so it must be on the interface.
-    if (publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
+    if (cfg.backend.type === 'host-gw' && publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
 
     if (f['ip-masq'] || f['iptables-forward-rules']) {
       const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
@@ -159,7 +161,8 @@ function readPrevious(path: string): SubnetEnv | undefined {
 const SUMMARY = `
 Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd and writes
 subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, with --ip-masq /
---iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes, host-gw).
+--iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes: host-gw
+routes, or vxlan neighbour/fdb/route entries on flannel.<VNI>, which weft-subnet creates).
 Health: GET /healthz (200) and /readyz (503 until subnet.env is written) on --healthz-port.`
 
 main().catch((e) => die(e instanceof UsageError ? `${e.message} (see --help)` : errText(e), e instanceof UsageError ? 2 : 1))

@@ -13,6 +13,7 @@ const SPEC = {
   nodes: { type: 'int', default: 3, help: 'number of nodes' },
   pods: { type: 'int', default: 2, help: 'pods per node' },
   network: { type: 'string', default: '10.244.0.0/16', help: 'the cluster network (flannel Network)', arg: 'cidr' },
+  backend: { type: 'string', default: 'host-gw', help: 'flannel backend: host-gw or vxlan (flannel.1 overlay)', arg: 'type' },
   nftables: { type: 'bool', help: 'masquerade through nftables (EnableNFTables) instead of iptables' },
   'cni-path': { type: 'string', default: '/usr/lib/cni', help: "where Debian's reference bridge and host-local live", arg: 'dir' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with --destroy <id>' },
@@ -35,19 +36,20 @@ async function main(): Promise<number> {
   }
   if (f.nodes < 2 || f.nodes > 20) throw new UsageError('--nodes must be between 2 and 20')
   if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
+  if (f.backend !== 'host-gw' && f.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(f.backend)}: the lab runs host-gw or vxlan`)
 
   // 1. Everything needed is here, or say what to install.
   const dist = dirname(process.argv[1])
   await preflight(dist, f['cni-path'], f.nftables)
 
   // 2. The cluster: switch + etcd + outside host, then nodes running flanneld.
-  const lab = new Lab({ dist, network: f.network, nftables: f.nftables, cniPath: f['cni-path'], say })
+  const lab = new Lab({ dist, network: f.network, backend: f.backend, nftables: f.nftables, cniPath: f['cni-path'], say })
   const cleanup = () => lab.downSync()
   process.on('SIGINT', () => (cleanup(), process.exit(130)))
   process.on('SIGTERM', () => (cleanup(), process.exit(143)))
   let failed = 0
   try {
-    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}`)
+    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}`)
     await lab.up()
     for (let i = 0; i < f.nodes; i++) await lab.addNode()
     for (const n of lab.nodes) lab.startFlanneld(n)

@@ -14,6 +14,8 @@ import { runJson, showPlan } from './lib/sh.ts'
 import { batchStep, readRoutes } from './lib/route-kernel.ts'
 import { PeerRegistry, sleep } from './lib/route-peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
+import { readLink } from './lib/vxlan-device.ts'
+import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './lib/route-vxlan.ts'
 
 const spec = {
   ...ETCD_FLAGS,
@@ -30,7 +32,9 @@ const spec = {
 const summary = `Keep this node's host-gw routes to every peer subnet in etcd: one
 "<peer subnet> via <peer PublicIP> dev <iface>" per valid host-gw lease, applied as one
 ip -batch. Gateway routes inside the cluster network that match no lease are removed; routes
-outside the network, and routes without a gateway, are never touched. SIGTERM leaves routes.`
+outside the network, and routes without a gateway, are never touched. SIGTERM leaves routes.
+With "Backend":{"Type":"vxlan"}: per vxlan peer, its neighbour, fdb entry and onlink route on
+flannel.<VNI> (made by the subnet writer), as one bridge -batch and one ip -batch.`
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_' })
@@ -58,6 +62,7 @@ async function main(): Promise<void> {
     everySecond(() => registry.relist(), stop.signal),
   ])
   const node = nodeView(f['etcd-prefix'], iface, cfg, local, localIps)
+  if (cfg.backend.type === 'vxlan') return await vxlanMain(f, node, registry, stop.signal)
   const first = await early
   const kernel = first && Date.now() - first.at < 1000 && node.networks.every((n) => n.family === 4) ? first.routes : undefined
   const desired = new DesiredRoutes(node)
@@ -88,6 +93,40 @@ async function main(): Promise<void> {
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
   await registry.watchLoop(stop.signal, () => sync.request())
+}
+
+/** vxlan: the same loop (snapshot, watch, periodic full sync), programming flannel.<VNI>'s peers. */
+async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
+  if (node.networks.some((n) => n.family === 6)) die('vxlan: IPv6 networks are not supported by weft-routes yet')
+  let dev: string, vni: number
+  try {
+    ;({ dev, vni } = vxlanDev(node.cfg.backend.raw))
+  } catch (e) {
+    die(errText(e))
+  }
+  if (!(await readLink(dev))) die(`vxlan device ${dev} does not exist (the subnet writer creates it)`)
+  const peers = new VxlanPeers(node, vni)
+  if (f['dry-run']) {
+    const plan = await planVxlanSync(node, dev, peers.compute(registry.leases))
+    process.stdout.write(showPlan(vxlanSteps(plan)))
+    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed; nothing changed`)
+    return
+  }
+  const syncer = new VxlanSyncer(node, dev)
+  if (f.once) {
+    process.exitCode = (await syncer.sync(peers.compute(registry.leases))) ? 0 : 1
+    return process.exit()
+  }
+  log(`vxlan ${dev}: watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  let listed = true
+  const sync = new Coalescer(async (full) => {
+    if (full && !listed) await registry.relist().catch(() => {})
+    listed = false
+    await syncer.sync(peers.compute(registry.leases))
+  })
+  sync.request(true)
+  setInterval(() => sync.request(true), f.resync * 1000)
+  await registry.watchLoop(signal, () => sync.request())
 }
 
 function checkIfaceName(name: string): string {
@@ -179,7 +218,7 @@ function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Loca
     own.push(local.ipv6Subnet)
   }
   if (!networks.length) die('the network config enables no network this syncer can route')
-  if (cfg.backend.type !== 'host-gw') warn(`the network config's backend is ${JSON.stringify(cfg.backend.type)}; only host-gw leases get routes`)
+  if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') warn(`the network config's backend is ${JSON.stringify(cfg.backend.type)}; only host-gw leases get routes`)
   return { prefix, iface, cfg, networks, own, localIps }
 }
 

@@ -13,6 +13,7 @@ import { DryRunRegistry } from './lib/subnet-dryrun.ts'
 import { writeFileAtomic, previousSubnet } from './lib/subnet-file.ts'
 import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
 import { formatSubnetEnv } from './lib/subnet-env.ts'
+import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/vxlan-device.ts'
 
 const SPEC = {
   ...ETCD_FLAGS,
@@ -24,6 +25,7 @@ const SPEC = {
   'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439', arg: 'minutes' },
   'subnet-lease-ttl': { type: 'int', default: LEASE_TTL, help: 'etcd lease TTL in seconds (flannel: fixed 86400; change only to test renewal)', arg: 'seconds' },
   'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
+  'vxlan-device': { type: 'bool', default: false, help: 'with a vxlan config: create or reuse flannel.<VNI> first, publish its VNI and MAC as BackendData, give it <lease IP>/32 after the lease (flanneld passes this)' },
   network: { type: 'string', help: 'static mode: the cluster network (no registry), with --subnet', arg: 'cidr' },
   subnet: { type: 'string', help: "static mode: this node's subnet, inside --network", arg: 'cidr' },
   once: { type: 'bool', default: false, help: 'acquire the lease and write subnet.env, then exit without renewing' },
@@ -46,17 +48,20 @@ async function main(): Promise<void> {
   const cfg = await loadConfig(etcd, prefix, stop.signal)
   if (cfg.enableIPv6) die('EnableIPv6: IPv6 leases are not supported by weft-subnet yet')
   const mtu = backendMtu(cfg.backend, ifMtu)
+  // vxlan: the device comes first, as in flannel's RegisterNetwork: its MAC is the lease's VtepMAC.
+  const vxlan = cfg.backend.type === 'vxlan' && f['vxlan-device'] ? await vxlanDevice(f, publicIp, cfg) : undefined
 
   const lease = await untilReachable('acquiring a lease', () =>
     acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
       prefix,
       cfg,
-      attrs: { publicIp, backendType: cfg.backend.type, backendData: backendData(f['backend-data']) },
+      attrs: { publicIp, backendType: cfg.backend.type, backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']) },
       previous: previousSubnet(f['subnet-file']),
       ttl: f['subnet-lease-ttl'],
       log,
     }),
   )
+  if (vxlan) await configureDevice(vxlan.spec.name, lease.subnet, cfg.network!, f['dry-run'])
   const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
@@ -111,6 +116,21 @@ async function staticMode(f: F): Promise<void> {
   }
   writeSubnetEnv(f['subnet-file'], env, { network, subnet, backend: 'static', mtu, publicIp })
   process.exit(0)
+}
+
+/** vxlan: ensure flannel.<VNI> on the external interface; its MAC is published in the lease. */
+async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ spec: VxlanSpec; mac: string }> {
+  if (f['backend-data']) die('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
+  const ext = await externalInterface(f.iface, publicIp)
+  let spec: VxlanSpec
+  try {
+    spec = vxlanSpec(cfg.backend.raw, ext.ifname, await localAddress(ext.ifname, publicIp.text), f.mtu || ext.mtu)
+  } catch (e) {
+    die(errText(e))
+  }
+  const mac = await ensureDevice(spec, f['dry-run'], log)
+  log(`vxlan device ${spec.name}: VNI ${spec.vni}, port ${spec.port}, MTU ${spec.mtu}, MAC ${mac}, on ${spec.dev} (${spec.local})`)
+  return { spec, mac }
 }
 
 /** Read <prefix>/config, waiting (and saying so) while etcd is unreachable or the config is missing or bad. */

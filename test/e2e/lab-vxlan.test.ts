@@ -1,0 +1,127 @@
+// The lab with "Backend":{"Type":"vxlan"}: weft-subnet makes flannel.1 and publishes its MAC in the
+// lease; weft-routes programs each peer's neighbour, fdb entry and onlink route on it; pods on
+// different nodes talk through the overlay with their own addresses.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab.ts'
+import { run, runJson } from '../../scripts/lib/sh.ts'
+import { root } from '../helpers/scope.ts'
+
+const lab = new Lab({ dist: join(root, 'dist'), backend: 'vxlan' })
+const P = '/coreos.com/network/subnets'
+const net = (n: LabNode) => lab.subnetOf(n).replace(/\.1\//, '.0/')
+const key = (n: LabNode) => `${P}/${net(n).replace('/', '-')}`
+const inNs = <T>(n: LabNode, argv: string[]) => runJson<T>(['ip', 'netns', 'exec', n.ns, ...argv])
+const macOf = async (n: LabNode) => (await inNs<{ address: string }[]>(n, ['ip', '-j', 'link', 'show', 'flannel.1']))[0].address
+
+/** node's entries for peer: [neigh lladdr, fdb dst, route gateway+onlink] ('' when missing). */
+async function entries(n: LabNode, peer: string): Promise<string[]> {
+  const ip = peer.split('/')[0]
+  const neigh = await inNs<{ dst: string; lladdr: string }[]>(n, ['ip', '-j', 'neigh', 'show', 'dev', 'flannel.1'])
+  const fdb = await inNs<{ mac: string; dst?: string }[]>(n, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])
+  const routes = await inNs<{ dst: string; gateway?: string; flags?: string[] }[]>(n, ['ip', '-j', 'route', 'show', 'dev', 'flannel.1'])
+  const mac = neigh.find((e) => e.dst === ip)?.lladdr ?? ''
+  const r = routes.find((e) => e.dst === peer)
+  return [mac, fdb.find((e) => mac && e.mac === mac)?.dst ?? '', r ? `${r.gateway} ${(r.flags ?? []).join(',')}` : '']
+}
+
+before(async () => {
+  await lab.up()
+  for (let i = 0; i < 3; i++) await lab.addNode()
+  for (const n of lab.nodes) lab.startFlanneld(n)
+  for (const n of lab.nodes) await lab.waitReady(n)
+  for (const n of lab.nodes.slice(0, 2)) await lab.addPod(n)
+})
+after(async () => {
+  await lab.down()
+})
+
+test('vxlan: flannel.1 is VNI 1, port 8472, nolearning, MTU 1450 over a 1500 underlay, <lease IP>/32, up', async () => {
+  for (const n of lab.nodes) {
+    const [l] = await inNs<any[]>(n, ['ip', '-d', '-j', 'addr', 'show', 'flannel.1'])
+    const [eth] = await inNs<any[]>(n, ['ip', '-j', 'link', 'show', 'eth0'])
+    assert.equal(eth.mtu, 1500)
+    assert.equal(l.mtu, 1450)
+    assert.equal(l.linkinfo.info_kind, 'vxlan')
+    assert.deepEqual([l.linkinfo.info_data.id, l.linkinfo.info_data.port, l.linkinfo.info_data.learning, l.linkinfo.info_data.local, l.linkinfo.info_data.link], [1, 8472, false, n.ip, 'eth0'])
+    assert.ok(l.flags.includes('UP'))
+    assert.deepEqual(l.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), [net(n).replace('/24', '/32')])
+    assert.match(readFileSync(n.subnetFile, 'utf8'), /^FLANNEL_MTU=1450$/m)
+  }
+})
+
+test("vxlan: each lease's BackendData is {VNI:1, VtepMAC: the device's MAC}", async () => {
+  for (const n of lab.nodes) {
+    const v = JSON.parse((await lab.etcdctl(['get', '--print-value-only', key(n)])).stdout)
+    assert.equal(v.BackendType, 'vxlan')
+    assert.deepEqual(v.BackendData, { VNI: 1, VtepMAC: await macOf(n) })
+  }
+})
+
+test('vxlan: every node holds neigh, fdb and onlink route for each peer', async () => {
+  for (const n of lab.nodes) {
+    for (const m of lab.nodes.filter((x) => x !== n)) {
+      const want = [await macOf(m), m.ip, `${net(m).split('/')[0]} onlink`]
+      await lab.until(`${n.name}'s entries for ${m.name}`, async () => JSON.stringify(await entries(n, net(m))) === JSON.stringify(want), 10000)
+    }
+  }
+})
+
+test('vxlan: a pod reaches a pod on another node with its own address, the outside host masqueraded', async () => {
+  const [a, b] = lab.pods
+  assert.notEqual(a.node, b.node)
+  const srv = lab.startWhoAmI(b.ns, b.ip)
+  const out = lab.startWhoAmI(lab.out, OUTSIDE_IP)
+  await new Promise((r) => setTimeout(r, 300))
+  try {
+    assert.equal(await lab.sourceSeen(a.ns, b.ip), a.ip)
+    assert.equal(await lab.sourceSeen(a.ns, OUTSIDE_IP), a.node.ip)
+  } finally {
+    srv.kill()
+    out.kill()
+  }
+  // The packets did cross the underlay as VXLAN: eth0 of a's node saw UDP to 8472 (counter moved).
+  const [s] = await inNs<any[]>(a.node, ['ip', '-s', '-j', 'link', 'show', 'flannel.1'])
+  assert.ok(s.stats64.tx.packets > 0)
+})
+
+test('vxlan: bad vxlan leases (bad MAC, VNI mismatch, BackendData not an object) are ignored with a warning', async () => {
+  const bad: [string, unknown][] = [
+    ['10.244.201.0-24', { VNI: 1, VtepMAC: 'not-a-mac' }],
+    ['10.244.202.0-24', { VNI: 9, VtepMAC: '0a:00:00:00:02:02' }],
+    ['10.244.203.0-24', 'x'],
+  ]
+  for (const [k, d] of bad) await lab.etcdctl(['put', `${P}/${k}`, JSON.stringify({ PublicIP: '192.168.77.99', PublicIPv6: null, BackendType: 'vxlan', BackendData: d })])
+  const n = lab.nodes[0]
+  await lab.until('three warnings', () => bad.every(([k]) => lab.logOf(n).includes(`ignoring lease ${P}/${k}`)), 10000)
+  const log = lab.logOf(n)
+  assert.match(log, /10\.244\.201\.0-24: BackendData VtepMAC "not-a-mac" is not a MAC address/)
+  assert.match(log, /10\.244\.202\.0-24: BackendData VNI 9 does not match ours \(1\)/)
+  assert.match(log, /10\.244\.203\.0-24: .*BackendData "x" is not an object/)
+  for (const s of ['10.244.201.0/24', '10.244.202.0/24', '10.244.203.0/24']) assert.deepEqual(await entries(n, s), ['', '', ''])
+  const fdb = await inNs<{ dst?: string }[]>(n, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])
+  assert.ok(!fdb.some((e) => e.dst === '192.168.77.99'))
+  for (const [k] of bad) await lab.etcdctl(['del', `${P}/${k}`])
+})
+
+test("vxlan: a peer's lease deleted -> its neigh, fdb and route are gone from the other nodes", async () => {
+  const gone = lab.nodes[2]
+  await lab.stopFlanneld(gone)
+  const before = await entries(lab.nodes[0], net(gone))
+  assert.notDeepEqual(before, ['', '', ''])
+  await lab.etcdctl(['del', key(gone)])
+  for (const n of lab.nodes.slice(0, 2)) {
+    await lab.until(`${n.name} drops ${gone.name}'s entries`, async () => JSON.stringify(await entries(n, net(gone))) === '["","",""]', 10000)
+    const fdb = await inNs<{ dst?: string }[]>(n, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])
+    assert.ok(!fdb.some((e) => e.dst === gone.ip), `${n.name} fdb still has ${gone.ip}`)
+  }
+})
+
+test('vxlan: weft-routes --dry-run on a node in line prints no batch', async () => {
+  const n = lab.nodes[0]
+  const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-routes'), '--iface', 'eth0', `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--dry-run'])
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr, /would apply 0 peers added, 0 changed, 0 removed/)
+})

@@ -1,0 +1,89 @@
+// The vxlan peer plan: exact bridge/ip batch text; lease verdicts (bad MAC, VNI, BackendData).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseCidr } from '../../scripts/lib/cidr.ts'
+import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
+import type { KV } from '../../scripts/lib/etcd.ts'
+import type { NodeView } from '../../scripts/lib/route-sync.ts'
+import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/route-vxlan-plan.ts'
+import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/route-vxlan.ts'
+import { showPlan } from '../../scripts/lib/sh.ts'
+
+const P = '/coreos.com/network'
+const net = parseCidr('10.244.0.0/16')
+const own = parseCidr('10.244.1.0/24')
+const node: NodeView = { prefix: P, iface: 'eth0', cfg: parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'), networks: [net], own: [own], localIps: ['192.168.77.11'] }
+const peer = (n: number, mac: string): VxlanPeer => ({ subnet: parseCidr(`10.244.${n}.0/24`), publicIp: { family: 4, value: 0n, text: `192.168.77.${10 + n}` }, mac })
+const empty = parseVxlanKernel([], [], [], net, own)
+
+test('planVxlan: new peers -> neigh + route in one ip batch, fdb in one bridge batch', () => {
+  const p = planVxlan([peer(3, '0a:00:00:00:00:03'), peer(2, '0a:00:00:00:00:02')], empty, 'flannel.1')
+  assert.equal(p.ipBatch, [
+    'neigh replace 10.244.2.0 lladdr 0a:00:00:00:00:02 dev flannel.1 nud permanent',
+    'route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+    'neigh replace 10.244.3.0 lladdr 0a:00:00:00:00:03 dev flannel.1 nud permanent',
+    'route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink',
+  ].join('\n') + '\n')
+  assert.equal(p.bridgeBatch, 'fdb replace 0a:00:00:00:00:02 dev flannel.1 dst 192.168.77.12 self permanent\nfdb replace 0a:00:00:00:00:03 dev flannel.1 dst 192.168.77.13 self permanent\n')
+  assert.deepEqual([p.added, p.changed, p.removed], [2, 0, 0])
+  assert.equal(showPlan(vxlanSteps(p)).split('\n')[0], "bridge -force -batch - <<'EOF'")
+})
+
+test('planVxlan: kernel in line -> nothing; a gone peer -> its three entries deleted; a changed MAC -> replaced', () => {
+  const k = parseVxlanKernel(
+    [{ dst: '10.244.2.0', lladdr: '0a:00:00:00:00:02', state: ['PERMANENT'] }, { dst: '10.244.7.0', lladdr: '0a:00:00:00:00:07', state: ['PERMANENT'] }, { dst: '10.244.1.5', lladdr: '0a:00:00:00:00:99', state: ['PERMANENT'] }],
+    [{ mac: '0a:00:00:00:00:02', dst: '192.168.77.12', flags: ['self'], state: 'permanent' }, { mac: '0a:00:00:00:00:07', dst: '192.168.77.17', flags: ['self'], state: 'permanent' }, { mac: '00:00:00:00:00:00', dst: '192.168.77.50', flags: ['self'] }],
+    [{ dst: '10.244.2.0/24', gateway: '10.244.2.0', flags: ['onlink'] }, { dst: '10.244.7.0/24', gateway: '10.244.7.0', flags: ['onlink'] }, { dst: '10.99.0.0/24', gateway: '10.99.0.0', flags: ['onlink'] }],
+    net,
+    own,
+  )
+  const same = planVxlan([peer(2, '0a:00:00:00:00:02'), peer(7, '0a:00:00:00:00:07')], k, 'flannel.1')
+  assert.deepEqual([same.ipBatch, same.bridgeBatch], ['', ''])
+  const gone = planVxlan([peer(2, '0a:00:00:00:00:02')], k, 'flannel.1')
+  assert.equal(gone.ipBatch, 'route del 10.244.7.0/24 via 10.244.7.0 dev flannel.1\nneigh del 10.244.7.0 dev flannel.1\n')
+  assert.equal(gone.bridgeBatch, 'fdb del 0a:00:00:00:00:07 dev flannel.1 dst 192.168.77.17 self\n')
+  assert.equal(gone.removed, 1)
+  const moved = planVxlan([peer(2, '0a:00:00:00:00:22'), peer(7, '0a:00:00:00:00:07')], k, 'flannel.1')
+  assert.equal(moved.ipBatch, 'neigh replace 10.244.2.0 lladdr 0a:00:00:00:00:22 dev flannel.1 nud permanent\n')
+  assert.equal(moved.bridgeBatch, 'fdb del 0a:00:00:00:00:02 dev flannel.1 dst 192.168.77.12 self\nfdb replace 0a:00:00:00:00:22 dev flannel.1 dst 192.168.77.12 self permanent\n')
+  assert.deepEqual([moved.added, moved.changed], [0, 1])
+})
+
+const vx = (ip: string, data: unknown, type = 'vxlan') => JSON.stringify({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: data })
+let rev = 1
+const kv = (subnet: string, value: string): [string, KV] => [`${P}/subnets/${subnet}`, { key: `${P}/subnets/${subnet}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' }]
+
+test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warned once with the key and reason', () => {
+  const said: string[] = []
+  const w = process.stderr.write
+  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  try {
+    const peers = new VxlanPeers(node, 1)
+    const leases = new Map([
+      kv('10.244.1.0-24', vx('192.168.77.11', { VNI: 1, VtepMAC: '0a:00:00:00:00:01' })),
+      kv('10.244.2.0-24', vx('192.168.77.12', { VNI: 1, VtepMAC: '0A:00:00:00:00:02' })),
+      kv('10.244.3.0-24', vx('192.168.77.13', { VNI: 1, VtepMAC: 'zz:00:00:00:00:03' })),
+      kv('10.244.4.0-24', vx('192.168.77.14', { VNI: 2, VtepMAC: '0a:00:00:00:00:04' })),
+      kv('10.244.5.0-24', vx('192.168.77.15', 'x')),
+      kv('10.244.6.0-24', vx('192.168.77.16', { VNI: 1, VtepMAC: '01:00:5e:00:00:06' })),
+      kv('10.244.8.0-24', vx('192.168.77.18', null, 'host-gw')),
+    ])
+    assert.deepEqual(peers.compute(leases).map((p) => `${p.subnet.text} ${p.mac} ${p.publicIp.text}`), ['10.244.2.0/24 0a:00:00:00:00:02 192.168.77.12'])
+    peers.compute(leases)
+  } finally {
+    process.stderr.write = w
+  }
+  const text = said.join('')
+  assert.equal(said.length, 5, text)
+  assert.match(text, /ignoring lease \/coreos.com\/network\/subnets\/10.244.3.0-24: BackendData VtepMAC "zz:00:00:00:00:03" is not a MAC address/)
+  assert.match(text, /10.244.4.0-24: BackendData VNI 2 does not match ours \(1\)/)
+  assert.match(text, /10.244.5.0-24: .*BackendData "x" is not an object/)
+  assert.match(text, /10.244.6.0-24: BackendData VtepMAC 01:00:5e:00:00:06 is a multicast address/)
+  assert.match(text, /10.244.8.0-24: backend type "host-gw", this node runs vxlan/)
+})
+
+test('vxlanDev: flannel.<VNI>, VNI 1 by default, a bad VNI named', () => {
+  assert.deepEqual(vxlanDev({ Type: 'vxlan' }), { dev: 'flannel.1', vni: 1 })
+  assert.deepEqual(vxlanDev({ Type: 'vxlan', vni: 7 }), { dev: 'flannel.7', vni: 7 })
+  assert.throws(() => vxlanDev({ VNI: -1 }), /Backend.VNI must be an integer/)
+})
