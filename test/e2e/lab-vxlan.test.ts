@@ -106,6 +106,49 @@ test('vxlan: bad vxlan leases (bad MAC, VNI mismatch, BackendData not an object)
   for (const [k] of bad) await lab.etcdctl(['del', `${P}/${k}`])
 })
 
+/** Restart flanneld on n and wait until its writer has written subnet.env again; returns the new log. */
+async function restart(n: LabNode): Promise<string> {
+  await lab.stopFlanneld(n)
+  const from = lab.logOf(n).length
+  lab.startFlanneld(n)
+  await lab.until(`${n.name} ready again`, () => lab.logOf(n).slice(from).includes('Wrote subnet file'), 20000)
+  return lab.logOf(n).slice(from)
+}
+
+test('vxlan: a restart reuses the compatible flannel.1 untouched (same MAC, same VtepMAC in the lease)', async () => {
+  const n = lab.nodes[0]
+  const mac = await macOf(n)
+  const log = await restart(n)
+  assert.match(log, new RegExp(`flannel\\.1 exists and is compatible: reusing it \\(MAC ${mac}\\)`))
+  assert.equal(await macOf(n), mac)
+  assert.equal(JSON.parse((await lab.etcdctl(['get', '--print-value-only', key(n)])).stdout).BackendData.VtepMAC, mac)
+})
+
+test('vxlan: an incompatible flannel.1 (port 4789) is deleted and recreated; peers follow the new MAC', async () => {
+  const n = lab.nodes[1]
+  await lab.stopFlanneld(n)
+  await run(['ip', '-n', n.ns, 'link', 'del', 'flannel.1'])
+  await run(['ip', '-n', n.ns, 'link', 'add', 'flannel.1', 'address', '0a:00:00:00:04:04', 'type', 'vxlan', 'id', '1', 'local', n.ip, 'dev', 'eth0', 'dstport', '4789', 'nolearning'])
+  const log = await restart(n)
+  assert.match(log, /flannel\.1 exists but port 4789 instead of 8472: deleting and recreating it/)
+  const [l] = await inNs<any[]>(n, ['ip', '-d', '-j', 'link', 'show', 'flannel.1'])
+  assert.equal(l.linkinfo.info_data.port, 8472)
+  const mac = l.address
+  assert.notEqual(mac, '0a:00:00:00:04:04')
+  const other = lab.nodes[0]
+  await lab.until(`${other.name} follows ${n.name}'s new MAC`, async () => JSON.stringify(await entries(other, net(n))) === JSON.stringify([mac, n.ip, `${net(n).split('/')[0]} onlink`]), 10000)
+  const fdb = await inNs<{ mac: string }[]>(other, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])
+  assert.ok(!fdb.some((e) => e.mac === '0a:00:00:00:04:04'))
+})
+
+test('vxlan: weft-subnet --vxlan-device --dry-run prints the plan: no link add for a compatible device, the address batch', async () => {
+  const n = lab.nodes[0]
+  const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-subnet'), `--etcd-endpoints=${lab.endpoint}`, `--public-ip=${n.ip}`, '--iface=eth0', '--vxlan-device', '--dry-run', `--subnet-file=${n.subnetFile}`])
+  assert.doesNotMatch(r.stdout, /ip link add/)
+  assert.match(r.stdout, new RegExp(`ip -batch - <<'EOF'\nlink set flannel\.1 up\nEOF\n`))
+  assert.match(r.stdout, /FLANNEL_MTU=1450/)
+})
+
 test("vxlan: a peer's lease deleted -> its neigh, fdb and route are gone from the other nodes", async () => {
   const gone = lab.nodes[2]
   await lab.stopFlanneld(gone)
