@@ -4,15 +4,16 @@
 // A part that dies is restarted with backoff; SIGTERM stops them all and exits 0, leaving
 // routes, rules, subnet.env and the lease in place, as flanneld does.
 import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/flags.ts'
 import { log, die, errText } from './lib/log.ts'
 import { selectIface } from './lib/iface.ts'
 import { parseIp } from './lib/cidr.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
-import { Part } from './lib/supervise.ts'
+import { Part, bundlePath } from './lib/supervise.ts'
 import { serveHealth } from './lib/healthz.ts'
 import { ETCD_FLAGS, etcdArgs, etcdFromFlags } from './lib/etcd-flags.ts'
-import { parseNetworkConfig } from './lib/netconfig.ts'
+import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 
 const VERSION = 'v0.1.0-weft'
 
@@ -43,6 +44,7 @@ const SPEC = {
   'set-node-network-unavailable': { type: 'bool', default: true, help: 'kube subnet manager only; ignored' },
   vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },
   log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
+  'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },
   version: { type: 'bool', help: 'print version and exit' },
   v: { type: 'int', default: 0, help: 'log level (accepted for compatibility; weft logs one line per event)' },
   help: { type: 'bool', help: 'show this help' },
@@ -70,6 +72,32 @@ async function main(): Promise<void> {
   // 2. What the previous run wrote, so the masquerade installer can remove rules of an old subnet.
   const prev = readPrevious(f['subnet-file'])
 
+  const etcdFlags = etcdArgs(f)
+  const subnetFile = `--subnet-file=${f['subnet-file']}`
+  const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
+  const masqArgs = (cfg: NetworkConfig) => {
+    const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
+    if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
+    if (cfg.enableNFTables) args.push('--nftables')
+    if (prev?.networks[0]) args.push(`--prev-network=${prev.networks[0].text}`)
+    if (prev?.subnet) args.push(`--prev-subnet=${prev.subnet.text}`)
+    return args
+  }
+  const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile]
+  const loadConfig = async () => {
+    const kv = await etcdFromFlags(f).get(`${f['etcd-prefix']}/config`)
+    if (!kv) throw new Error('flannel config not found in etcd store')
+    const cfg = parseNetworkConfig(kv.value)
+    // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
+    // reads the same config and programs the peers on it.
+    if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw and vxlan only)`)
+    // flannel's host-gw check: peers route to our public IP, so it must be on the interface.
+    if (cfg.backend.type === 'host-gw' && publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
+    return cfg
+  }
+
+  if (f['dry-run']) return dryRun({ writerArgs, masqArgs, routesArgs, loadConfig, masq: f['ip-masq'] || f['iptables-forward-rules'] })
+
   let ready = false
   const parts: Part[] = []
   let stopping = false
@@ -90,15 +118,12 @@ async function main(): Promise<void> {
       ? serveHealth(f['healthz-ip'], f['healthz-port'], () => ready, (e) => void stopAll(`healthz server: ${e.message}`, 1))
       : undefined
 
-  const etcdFlags = etcdArgs(f)
-  const subnetFile = `--subnet-file=${f['subnet-file']}`
-
   // 3. The subnet writer; masquerade and routes start once subnet.env is written.
   let started = false
   const writer = new Part(
     {
       name: 'weft-subnet',
-      args: [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device'],
+      args: writerArgs,
       onLine: (line) => {
         let ev: { event?: string; subnet?: string }
         try {
@@ -124,30 +149,43 @@ async function main(): Promise<void> {
   writer.start()
 
   async function startOthers(): Promise<void> {
-    const etcd = etcdFromFlags(f)
-    const kv = await etcd.get(`${f['etcd-prefix']}/config`)
-    if (!kv) throw new Error('flannel config not found in etcd store')
-    const cfg = parseNetworkConfig(kv.value)
-    // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
-    // reads the same config and programs the peers on it.
-    if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw and vxlan only)`)
-    // flannel's host-gw check: peers route to our public IP, so it must be on the interface.
-    if (cfg.backend.type === 'host-gw' && publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
-
+    const cfg = await loadConfig()
     if (f['ip-masq'] || f['iptables-forward-rules']) {
-      const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
-      if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
-      if (cfg.enableNFTables) args.push('--nftables')
-      if (prev?.networks[0]) args.push(`--prev-network=${prev.networks[0].text}`)
-      if (prev?.subnet) args.push(`--prev-subnet=${prev.subnet.text}`)
-      const masq = new Part({ name: 'weft-masq', args }, (why) => void stopAll(why))
+      const masq = new Part({ name: 'weft-masq', args: masqArgs(cfg) }, (why) => void stopAll(why))
       parts.push(masq)
       masq.start()
     }
-    const routes = new Part({ name: 'weft-routes', args: [...etcdFlags, `--iface=${ext.name}`, subnetFile] }, (why) => void stopAll(why))
+    const routes = new Part({ name: 'weft-routes', args: routesArgs }, (why) => void stopAll(why))
     parts.push(routes)
     routes.start()
   }
+}
+
+/**
+ * --dry-run: each part's own --dry-run, in the daemon's order. The writer's plan says which subnet
+ * it would take; the masquerade installer and the route syncer are then shown that subnet.
+ */
+async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) => string[]; routesArgs: string[]; loadConfig: () => Promise<NetworkConfig>; masq: boolean }): Promise<void> {
+  const show = (name: string, args: string[]) => {
+    process.stdout.write(`# ${name} --dry-run\n`)
+    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+    process.stdout.write(r.stdout ?? '')
+    if (r.status !== 0) {
+      // e.g. the route syncer cannot plan vxlan peers before the writer has made flannel.<VNI>
+      process.stdout.write(`# ${name} could not plan (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}\n`)
+    }
+    return r
+  }
+  const w = show('weft-subnet', o.writerArgs)
+  if (w.status !== 0) die(`weft-subnet --dry-run failed: ${(w.stderr ?? '').trim()}`)
+  const plan = w.stdout ?? ''
+  const network = /^FLANNEL_NETWORK=(\S+)$/m.exec(plan)?.[1]
+  const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(plan)?.[1]
+  if (!network || !subnet) die('weft-subnet --dry-run planned no subnet.env')
+  const given = [`--network=${network}`, `--subnet=${subnet}`]
+  const cfg = await o.loadConfig()
+  if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
+  show('weft-routes', [...o.routesArgs, ...given])
 }
 
 function readPrevious(path: string): SubnetEnv | undefined {

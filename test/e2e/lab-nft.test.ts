@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
+import { existsSync } from 'node:fs'
 import { Lab, OUTSIDE_IP } from '../../scripts/lib/lab.ts'
 import { run } from '../../scripts/lib/sh.ts'
 import { root } from '../helpers/scope.ts'
@@ -28,6 +29,22 @@ test('EnableNFTables: the node holds table ip flannel-ipv4 and no FLANNEL-POSTRT
   assert.match(table, /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade fully-random/)
   const chains = (await run(['ip', 'netns', 'exec', n.ns, 'iptables-save', '-t', 'nat'], { nothrow: true })).stdout
   assert.doesNotMatch(chains, /FLANNEL-POSTRTG/)
+})
+
+test('flanneld --dry-run prints every part\'s plan and changes nothing (no lease, file, rule or route)', async () => {
+  const n = await lab.addNode()
+  const leasesBefore = (await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout
+  const routesBefore = (await run(['ip', '-n', n.ns, 'route', 'show'])).stdout
+  const r = await run(['ip', 'netns', 'exec', n.ns, process.execPath, join(root, 'dist', 'flanneld'), `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--dry-run'])
+  assert.match(r.stdout, /^# weft-subnet --dry-run\n/)
+  assert.match(r.stdout, /etcdctl txn <<'EOF'\n/)
+  assert.match(r.stdout, new RegExp(`cat > ${n.subnetFile} <<'EOF'\nFLANNEL_NETWORK=10\\.244\\.0\\.0/16\nFLANNEL_SUBNET=10\\.244\\.\\d+\\.1/24\n`))
+  assert.match(r.stdout, /# weft-masq --dry-run\n[^#]*table ip flannel-ipv4/)
+  assert.match(r.stdout, /# weft-routes --dry-run\n[^#]*route replace 10\.244\.\d+\.0\/24 via 192\.168\.77\.1[12] dev eth0/)
+  assert.equal((await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout, leasesBefore, 'no lease taken')
+  assert.equal(existsSync(n.subnetFile), false, 'no subnet.env')
+  assert.equal((await run(['ip', '-n', n.ns, 'route', 'show'])).stdout, routesBefore, 'no route')
+  assert.equal((await run(['ip', 'netns', 'exec', n.ns, 'nft', 'list', 'table', 'ip', 'flannel-ipv4'], { nothrow: true })).code, 1, 'no nft table')
 })
 
 test('EnableNFTables: a pod reaches the outside host from its node address, another pod from its own', async () => {
