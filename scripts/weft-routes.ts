@@ -213,9 +213,12 @@ function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Loca
     networks.push(cfg.network)
     own.push(local.subnet)
   }
-  if (cfg.enableIPv6 && cfg.ipv6Network && local.ipv6Subnet) {
-    networks.push(cfg.ipv6Network)
-    own.push(local.ipv6Subnet)
+  if (cfg.enableIPv6 && cfg.ipv6Network) {
+    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) die(`the IPv6 network in etcd (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
+    if (local.ipv6Subnet) {
+      networks.push(cfg.ipv6Network)
+      own.push(local.ipv6Subnet)
+    } else warn('EnableIPv6 is set but our subnet file has no FLANNEL_IPV6_SUBNET: IPv6 routes are not managed (restart the subnet writer)')
   }
   if (!networks.length) die('the network config enables no network this syncer can route')
   if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') warn(`the network config's backend is ${JSON.stringify(cfg.backend.type)}; only host-gw leases get routes`)

@@ -18,6 +18,7 @@ import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec 
 const SPEC = {
   ...ETCD_FLAGS,
   'public-ip': { type: 'string', help: "IP accessible by other nodes for inter-host communication (required with etcd)", arg: 'ip' },
+  'public-ipv6': { type: 'string', help: 'IPv6 address accessible by other nodes (required with EnableIPv6)', arg: 'ip' },
   iface: { type: 'string', help: 'external interface (name or address); its MTU sets FLANNEL_MTU', arg: 'name' },
   mtu: { type: 'int', default: 0, help: 'external interface MTU to use instead of reading --iface (0 = read it)', arg: 'bytes' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ... ) will be written to', arg: 'path' },
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const etcd = etcdFromFlags(f)
   const prefix = f['etcd-prefix']
   const cfg = await loadConfig(etcd, prefix, stop.signal)
-  if (cfg.enableIPv6) die('EnableIPv6: IPv6 leases are not supported by weft-subnet yet')
+  const publicIpv6 = cfg.enableIPv6 ? ipv6Public(f['public-ipv6'], cfg) : undefined
   const mtu = backendMtu(cfg.backend, ifMtu)
   // vxlan: the device comes first, as in flannel's RegisterNetwork: its MAC is the lease's VtepMAC.
   const vxlan = cfg.backend.type === 'vxlan' && f['vxlan-device'] ? await vxlanDevice(f, publicIp, cfg) : undefined
@@ -55,19 +56,21 @@ async function main(): Promise<void> {
     acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
       prefix,
       cfg,
-      attrs: { publicIp, backendType: cfg.backend.type, backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']) },
+      attrs: { publicIp, publicIpv6, backendType: cfg.backend.type, backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']) },
       previous: previousSubnet(f['subnet-file']),
+      previousV6: cfg.enableIPv6 ? previousSubnet(f['subnet-file'], 6) : undefined,
       ttl: f['subnet-lease-ttl'],
       log,
     }),
   )
   if (vxlan) await configureDevice(vxlan.spec.name, lease.subnet, cfg.network!, f['dry-run'])
-  const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, mtu, ipmasq: f['ip-masq'] })
+  const v6 = lease.ipv6Subnet ? { ipv6Network: cfg.ipv6Network, ipv6Subnet: lease.ipv6Subnet } : {}
+  const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, ...v6, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
     return process.exit(0)
   }
-  writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp })
+  writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
   if (f.once) return process.exit(0)
 
   const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log })
@@ -171,15 +174,35 @@ async function untilReachable<T>(what: string, fn: () => Promise<T>): Promise<T>
   }
 }
 
-function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip }): void {
+function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip; ipv6Network?: Cidr; ipv6Subnet?: Cidr; publicIpv6?: Ip }): void {
   try {
     writeFileAtomic(path, env)
   } catch (e) {
     die(`failed to write ${path}: ${errText(e)}`)
   }
   log(`Wrote subnet file to ${path}`)
-  const line = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
+  const line: Record<string, unknown> = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
+  if (o.ipv6Subnet) Object.assign(line, { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text, publicIpv6: o.publicIpv6?.text })
   process.stdout.write(JSON.stringify(line) + '\n')
+}
+
+/**
+ * EnableIPv6: dual stack on host-gw only, and --public-ipv6 must be a plain unicast IPv6 address
+ * (peers route our IPv6 subnet to it). IPv6-only and vxlan over IPv6 are refused clearly.
+ */
+function ipv6Public(s: string, cfg: NetworkConfig): Ip {
+  if (!cfg.enableIPv4) die('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
+  if (cfg.backend.type !== 'host-gw') die(`EnableIPv6 is supported with the host-gw backend only (not ${cfg.backend.type}) by weft yet`)
+  if (!s) die('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at)')
+  let ip: Ip
+  try {
+    ip = parseIp(s, 6)
+  } catch {
+    die(`--public-ipv6 ${JSON.stringify(s)}: not an IPv6 address`)
+  }
+  const v = ip.value
+  if (v === 0n || v === 1n || v >> 120n === 0xffn || v >> 118n === 0x3fan || v >> 32n === 0xffffn) die(`--public-ipv6 ${ip.text}: not a global unicast IPv6 address`)
+  return ip
 }
 
 function backendData(s: string): Record<string, unknown> | null {

@@ -141,6 +141,8 @@ function badGateway(ip: Ip): string | undefined {
   if (v === 0n) return 'is unspecified'
   if (v === 1n) return 'is a loopback address'
   if (v >> 120n === 0xffn) return 'is a multicast address'
+  if (v >> 118n === 0x3fan) return 'is link-local'
+  if (v >> 32n === 0xffffn) return 'is an IPv4-mapped address'
   return undefined
 }
 
@@ -150,7 +152,7 @@ function badGateway(ip: Ip): string | undefined {
  * our own; a public IP that cannot be a gateway. BackendType is left to the caller (a backend
  * ignores leases that are not its own type, as flannel's do).
  */
-export function peerProblem(l: Lease, cfg: NetworkConfig, own?: Cidr): string | undefined {
+export function peerProblem(l: Lease, cfg: NetworkConfig, own?: Cidr, own6?: Cidr): string | undefined {
   const s = l.subnet
   if (cfg.enableIPv4) {
     if (s.family !== 4) return `subnet ${s.text} is not IPv4`
@@ -174,6 +176,10 @@ export function peerProblem(l: Lease, cfg: NetworkConfig, own?: Cidr): string | 
       if (sameCidr(mine, own)) return `subnet ${mine.text} is our own`
       if (overlaps(mine, own)) return `subnet ${mine.text} overlaps our own ${own.text}`
     } else if (own.family === 6 && !l.ipv6Subnet) return `lease has no IPv6 subnet`
+  }
+  if (own6 && l.ipv6Subnet) {
+    if (sameCidr(l.ipv6Subnet, own6)) return `subnet ${l.ipv6Subnet.text} is our own`
+    if (overlaps(l.ipv6Subnet, own6)) return `subnet ${l.ipv6Subnet.text} overlaps our own ${own6.text}`
   }
   return undefined
 }

@@ -76,13 +76,17 @@ export class DesiredRoutes {
         v.skip = `backend type ${JSON.stringify(l.backendType)}, this syncer routes host-gw peers only`
         return v
       }
-      const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4))
+      const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
       if (problem) {
         v.skip = problem
         return v
       }
       if (node.localIps.includes(l.publicIp.text)) {
         v.skip = `its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`
+        return v
+      }
+      if (l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text)) {
+        v.skip = `its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`
         return v
       }
       const fam = (f: Family) => node.networks.some((n) => n.family === f)

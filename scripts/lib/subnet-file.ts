@@ -3,7 +3,7 @@
 // sees the old file or the new one, never half of one.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fchmodSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
-import { parseCidr, type Cidr } from './cidr.ts'
+import { parseCidr, type Cidr, type Family } from './cidr.ts'
 
 export function writeFileAtomic(path: string, text: string, mode = 0o644): void {
   const dir = dirname(path)
@@ -37,8 +37,10 @@ export function writeFileAtomic(path: string, text: string, mode = 0o644): void 
 /**
  * FLANNEL_SUBNET of an old subnet.env as a network (10.244.1.1/24 -> 10.244.1.0/24), read
  * leniently as flanneld's godotenv read does: a missing or broken file, or a comma list, is none.
+ * Family 6 reads FLANNEL_IPV6_SUBNET the same way.
  */
-export function previousSubnet(path: string): Cidr | undefined {
+export function previousSubnet(path: string, family: Family = 4): Cidr | undefined {
+  const key = family === 4 ? 'FLANNEL_SUBNET' : 'FLANNEL_IPV6_SUBNET'
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -47,10 +49,10 @@ export function previousSubnet(path: string): Cidr | undefined {
   }
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '').trim()
-    const m = /^(?:export\s+)?FLANNEL_SUBNET\s*=\s*["']?([^"'\s]*)["']?$/.exec(line)
-    if (!m || m[1].includes(',')) continue
+    const m = /^(?:export\s+)?(FLANNEL_(?:IPV6_)?SUBNET)\s*=\s*["']?([^"'\s]*)["']?$/.exec(line)
+    if (!m || m[1] !== key || m[2].includes(',')) continue
     try {
-      return parseCidr(m[1], 4)
+      return parseCidr(m[2], family)
     } catch {
       return undefined
     }
