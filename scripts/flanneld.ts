@@ -9,6 +9,7 @@ import { parseFlags, helpText, UsageError } from './lib/flags.ts'
 import { log, die, errText } from './lib/log.ts'
 import { selectIface } from './lib/iface.ts'
 import { parseIp } from './lib/cidr.ts'
+import { runJson } from './lib/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 import { Part, bundlePath } from './lib/supervise.ts'
 import { serveHealth } from './lib/healthz.ts'
@@ -23,6 +24,7 @@ const SPEC = {
   'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
   'iface-can-reach': { type: 'string', help: 'detect the interface to use by the route towards this IP', arg: 'ip' },
   'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication', arg: 'ip' },
+  'public-ipv6': { type: 'string', help: "IPv6 accessible by other nodes for inter-host communication (EnableIPv6; default: the interface's global IPv6 address)", arg: 'ip' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ...) will be written to', arg: 'path' },
   'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
   'ip-masq': { type: 'bool', help: 'setup IP masquerade rule for traffic destined outside of overlay network' },
@@ -33,9 +35,6 @@ const SPEC = {
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
   'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
-  'etcd-username': { type: 'string', help: 'not supported by weft yet (etcd basic auth)', arg: 'name' },
-  'etcd-password': { type: 'string', help: 'not supported by weft yet (etcd basic auth)', arg: 'password' },
-  'public-ipv6': { type: 'string', help: 'not supported by weft yet (IPv6 leases)', arg: 'ip' },
   'ip-blackhole-route': { type: 'bool', help: 'not supported by weft yet' },
   'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
   'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
@@ -57,10 +56,11 @@ async function main(): Promise<void> {
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
   if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
-  for (const k of ['etcd-username', 'etcd-password', 'public-ipv6', 'ip-blackhole-route'] as const) {
+  for (const k of ['ip-blackhole-route'] as const) {
     if (f[k]) die(`--${k} is not supported by weft yet (see README, "Not there yet")`)
   }
   if (f['public-ip']) parseIp(f['public-ip'], 4)
+  if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
 
   // 1. The external interface and the address other nodes reach us on.
@@ -68,13 +68,16 @@ async function main(): Promise<void> {
   const publicIp = f['public-ip'] || ext.ip.text
   log(`Using interface with name ${ext.name} and address ${ext.ip.text}`)
   log(`Using ${publicIp} as external address`)
+  // flanneld takes the v6 address from the same interface; the writer uses it only with EnableIPv6.
+  const publicIpv6 = f['public-ipv6'] || (await globalIpv6(ext.name))
+  if (publicIpv6) log(`Using ${publicIpv6} as external IPv6 address (used with EnableIPv6)`)
 
   // 2. What the previous run wrote, so the masquerade installer can remove rules of an old subnet.
   const prev = readPrevious(f['subnet-file'])
 
   const etcdFlags = etcdArgs(f)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
-  const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
+  const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []), `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
   const masqArgs = (cfg: NetworkConfig) => {
     const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
     if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
@@ -186,6 +189,14 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   const cfg = await o.loadConfig()
   if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
   show('weft-routes', [...o.routesArgs, ...given])
+}
+
+/** The interface's first usable global IPv6 address (permanent before dynamic; deprecated and tentative skipped), or ''. */
+async function globalIpv6(ifname: string): Promise<string> {
+  type A = { local?: string; scope?: string; dynamic?: boolean; deprecated?: boolean; tentative?: boolean; dadfailed?: boolean }
+  const links = await runJson<{ addr_info?: A[] }[]>(['ip', '-j', '-6', 'addr', 'show', 'dev', ifname, 'scope', 'global']).catch(() => [])
+  const addrs = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.scope === 'global' && !a.deprecated && !a.tentative && !a.dadfailed)
+  return (addrs.find((a) => !a.dynamic) ?? addrs[0])?.local ?? ''
 }
 
 function readPrevious(path: string): SubnetEnv | undefined {

@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/flags.ts'
 import { errText } from './lib/log.ts'
 import { run } from './lib/sh.ts'
-import { Lab, destroyLab, OUTSIDE_IP, type LabPod } from './lib/lab.ts'
+import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab.ts'
 
 const SPEC = {
   nodes: { type: 'int', default: 3, help: 'number of nodes' },
@@ -15,6 +15,7 @@ const SPEC = {
   network: { type: 'string', default: '10.244.0.0/16', help: 'the cluster network (flannel Network)', arg: 'cidr' },
   backend: { type: 'string', default: 'host-gw', help: 'flannel backend: host-gw or vxlan (flannel.1 overlay)', arg: 'type' },
   nftables: { type: 'bool', help: 'masquerade through nftables (EnableNFTables) instead of iptables' },
+  ipv6: { type: 'bool', help: 'dual stack: IPv6 underlay (fd77::/64) and EnableIPv6 (IPv6Network fd44::/56), host-gw only' },
   'cni-path': { type: 'string', default: '/usr/lib/cni', help: "where Debian's reference bridge and host-local live", arg: 'dir' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with --destroy <id>' },
   destroy: { type: 'string', help: 'remove a lab left by --keep', arg: 'id' },
@@ -37,13 +38,14 @@ async function main(): Promise<number> {
   if (f.nodes < 2 || f.nodes > 20) throw new UsageError('--nodes must be between 2 and 20')
   if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
   if (f.backend !== 'host-gw' && f.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(f.backend)}: the lab runs host-gw or vxlan`)
+  if (f.ipv6 && f.backend !== 'host-gw') throw new UsageError('--ipv6 runs with the host-gw backend only (weft has no vxlan over IPv6 yet)')
 
   // 1. Everything needed is here, or say what to install.
   const dist = dirname(process.argv[1])
   await preflight(dist, f['cni-path'], f.nftables)
 
   // 2. The cluster: switch + etcd + outside host, then nodes running flanneld.
-  const lab = new Lab({ dist, network: f.network, backend: f.backend, nftables: f.nftables, cniPath: f['cni-path'], say })
+  const lab = new Lab({ dist, network: f.network, backend: f.backend, nftables: f.nftables, ipv6: f.ipv6, cniPath: f['cni-path'], say })
   const cleanup = () => lab.downSync()
   process.on('SIGINT', () => (cleanup(), process.exit(130)))
   process.on('SIGTERM', () => (cleanup(), process.exit(143)))
@@ -61,9 +63,9 @@ async function main(): Promise<number> {
 
     // 4. Routes: every node has one to every other node's subnet.
     for (const n of lab.nodes) {
-      const want = lab.nodes.filter((m) => m !== n).map((m) => lab.subnetOf(m).replace(/\.1\//, '.0/'))
+      const want = lab.nodes.filter((m) => m !== n).flatMap((m) => [lab.subnetOf(m).replace(/\.1\//, '.0/'), ...(f.ipv6 ? [lab.subnet6Of(m) ?? '(no IPv6 subnet)'] : [])])
       await lab.until(`${n.name}'s routes to ${want.join(', ')}`, async () => {
-        const have = new Set((await lab.routesOf(n)).map((r) => r.dst))
+        const have = new Set([...(await lab.routesOf(n)), ...(f.ipv6 ? await lab.routesOf(n, 6) : [])].map((r) => r.dst))
         return want.every((w) => have.has(w))
       }, 20000).catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
     }
@@ -95,6 +97,8 @@ async function main(): Promise<number> {
     say(`${a.name} (${a.ip}) -> outside host ${OUTSIDE_IP}: it sees ${seenOutside} ${okOut ? `(masqueraded to ${a.node.name}'s address)` : `FAIL: expected ${a.node.ip}`}`)
     failed += (okPod ? 0 : 1) + (okOut ? 0 : 1)
 
+    if (f.ipv6) failed += await ipv6Checks(lab)
+
     say(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed')
     if (f.keep) {
       lab.saveManifest()
@@ -113,11 +117,40 @@ async function main(): Promise<number> {
   return failed ? 1 : 0
 }
 
+/** Dual stack: the same checks over IPv6 (pod to pod, source kept, masquerade to the node's v6 address). */
+async function ipv6Checks(lab: Lab): Promise<number> {
+  say('\nIPv6 pod-to-pod (ping -6):')
+  const pairs: [LabPod, LabPod][] = []
+  for (const a of lab.pods) for (const b of lab.pods) if (a !== b) pairs.push([a, b])
+  // A first echo may be lost while the new cni0 address finishes DAD or a neighbour resolves: retry twice.
+  const ping = async (ns: string, ip: string) => (await lab.ping(ns, ip)) || (await lab.ping(ns, ip)) || (await lab.ping(ns, ip))
+  const results = await Promise.all(pairs.map(async ([a, b]) => [a, b, !!b.ip6 && (await ping(a.ns, b.ip6))] as const))
+  for (const a of lab.pods) {
+    const row = results.filter(([x]) => x === a).map(([, b, ok]) => `${ok ? 'ok ' : 'FAIL'} ${b.name}`)
+    say(`  ${a.name.padEnd(12)} -> ${row.join('  ')}`)
+  }
+  const failed = results.filter(([, , ok]) => !ok).length
+  const [a, b] = [lab.pods[0], lab.pods.find((p) => p.node !== lab.pods[0].node)!]
+  const srv = lab.startWhoAmI(b.ns, b.ip6 ?? '::1')
+  const out = lab.startWhoAmI(lab.out, OUTSIDE_IP6)
+  await new Promise((r) => setTimeout(r, 300))
+  const seenByPod = await lab.sourceSeen(a.ns, b.ip6 ?? '::1')
+  const seenOutside = await lab.sourceSeen(a.ns, OUTSIDE_IP6)
+  srv.kill()
+  out.kill()
+  const okPod = seenByPod === a.ip6
+  const okOut = seenOutside === a.node.ip6
+  say(`\n${a.name} (${a.ip6}) -> ${b.name} (${b.ip6}): the pod sees ${seenByPod} ${okPod ? '(the pod address is kept)' : `FAIL: expected ${a.ip6}`}`)
+  say(`${a.name} (${a.ip6}) -> outside host ${OUTSIDE_IP6}: it sees ${seenOutside} ${okOut ? `(masqueraded to ${a.node.name}'s address)` : `FAIL: expected ${a.node.ip6}`}`)
+  return failed + (okPod ? 0 : 1) + (okOut ? 0 : 1)
+}
+
 function table(lab: Lab): void {
   say('\nnode    public IP        subnet           pods')
   for (const n of lab.nodes) {
     const pods = lab.pods.filter((p) => p.node === n).map((p) => `${p.name.split('-')[1]} ${p.ip}`)
     say(`${n.name.padEnd(8)}${n.ip.padEnd(17)}${lab.subnetOf(n).padEnd(17)}${pods.join(', ')}`)
+    if (n.ip6) say(`${''.padEnd(8)}${n.ip6.padEnd(17)}${(lab.subnet6Of(n) ?? '-').padEnd(17)}${lab.pods.filter((p) => p.node === n).map((p) => `${p.name.split('-')[1]} ${p.ip6}`).join(', ')}`)
   }
 }
 

@@ -3,21 +3,30 @@
 //   node netns n1..nN: eth0 on the underlay, flanneld (weft) running inside
 //   pod netns: created through dist/flannel (the CNI plugin) with Debian's bridge + host-local
 //   outside netns: a host beyond the cluster network, to see masquerade
+// With ipv6 (dual stack) every one of them also gets an fd77::/64 underlay address (nodad: no
+// ~1 s of "tentative"), and the network config enables IPv6 (IPv6Network fd44::/56).
 // It never touches the root namespace: every link is made with `ip -n <ns>`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from './sh.ts'
 
+export { destroyLab } from './lab-destroy.ts'
+
 export const UNDERLAY = '192.168.77'
 export const OUTSIDE_IP = `${UNDERLAY}.200`
 export const ETCD_IP = `${UNDERLAY}.1`
+export const UNDERLAY6 = 'fd77::'
+export const OUTSIDE_IP6 = `${UNDERLAY6}c8`
+export const IPV6_NETWORK = 'fd44::/56'
 
 export interface LabNode {
   index: number
   name: string
   ns: string
   ip: string
+  /** with ipv6: fd77::1x */
+  ip6?: string
   dir: string
   subnetFile: string
   flanneld?: ChildProcess
@@ -31,6 +40,8 @@ export interface LabPod {
   node: LabNode
   containerId: string
   ip: string
+  /** with ipv6: the pod's IPv6 address */
+  ip6?: string
 }
 
 export interface LabOptions {
@@ -38,6 +49,8 @@ export interface LabOptions {
   network?: string
   backend?: string
   nftables?: boolean
+  /** dual stack: IPv6 underlay addresses and EnableIPv6 in the network config */
+  ipv6?: boolean
   dist: string
   cniPath?: string
   /** extra flanneld flags */
@@ -79,11 +92,12 @@ export class Lab {
   }
 
   /** Attach a namespace to the underlay switch with address ip/24 on its eth0. */
-  private async cable(ns: string, port: string, ip: string): Promise<void> {
+  private async cable(ns: string, port: string, ip: string, ip6?: string): Promise<void> {
     await run(['ip', '-n', this.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
     await run(['ip', '-n', this.sw, 'link', 'set', port, 'master', 'br0', 'up'])
+    const v6 = ip6 ? [`addr add ${ip6}/64 dev eth0 nodad`] : []
     await run(['ip', '-n', ns, '-batch', '-'], {
-      input: [`addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${ETCD_IP}`].join('\n') + '\n',
+      input: [`addr add ${ip}/24 dev eth0`, ...v6, 'link set eth0 up', `route add default via ${ETCD_IP}`].join('\n') + '\n',
     })
   }
 
@@ -93,11 +107,12 @@ export class Lab {
     await this.netns(this.sw)
     await run(['ip', '-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge'])
     await run(['ip', '-n', this.sw, 'addr', 'add', `${ETCD_IP}/24`, 'dev', 'br0'])
+    if (this.opts.ipv6) await run(['ip', '-n', this.sw, 'addr', 'add', `${UNDERLAY6}1/64`, 'dev', 'br0', 'nodad'])
     await run(['ip', '-n', this.sw, 'link', 'set', 'br0', 'up'])
     await this.netns(this.out)
-    await this.cable(this.out, 'vout', OUTSIDE_IP)
+    await this.cable(this.out, 'vout', OUTSIDE_IP, this.opts.ipv6 ? OUTSIDE_IP6 : undefined)
     await this.startEtcd()
-    const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}), ...this.opts.config }
+    const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}), ...(this.opts.ipv6 ? { EnableIPv6: true, IPv6Network: IPV6_NETWORK } : {}), ...this.opts.config }
     await this.etcdctl(['put', '/coreos.com/network/config', JSON.stringify(config)])
     this.say(`etcd on ${this.endpoint} (netns ${this.sw}), network config ${JSON.stringify(config)}`)
   }
@@ -129,8 +144,11 @@ export class Lab {
     const dir = join(this.dir, name)
     mkdirSync(dir, { recursive: true })
     await this.netns(ns)
-    const node: LabNode = { index, name, ns, ip: `${UNDERLAY}.${10 + index}`, dir, subnetFile: join(dir, 'subnet.env'), logFile: join(dir, 'flanneld.log') }
-    await this.cable(ns, `v${index}`, node.ip)
+    const ip6 = this.opts.ipv6 ? `${UNDERLAY6}${10 + index}` : undefined
+    const node: LabNode = { index, name, ns, ip: `${UNDERLAY}.${10 + index}`, ip6, dir, subnetFile: join(dir, 'subnet.env'), logFile: join(dir, 'flanneld.log') }
+    await this.cable(ns, `v${index}`, node.ip, ip6)
+    // The node routes pods' IPv6 too (inside its own namespace only; the bridge plugin may not).
+    if (ip6) await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
     this.nodes.push(node)
     return node
   }
@@ -159,6 +177,11 @@ export class Lab {
   subnetOf(node: LabNode): string {
     const m = /FLANNEL_SUBNET=(\S+)/.exec(readFileSync(node.subnetFile, 'utf8'))
     return m ? m[1] : '?'
+  }
+
+  /** FLANNEL_IPV6_SUBNET as a network (fd44:0:0:3::1/64 -> fd44:0:0:3::/64), or undefined. */
+  subnet6Of(node: LabNode): string | undefined {
+    return /FLANNEL_IPV6_SUBNET=(\S+)::1\/(\d+)/.exec(readFileSync(node.subnetFile, 'utf8'))?.slice(1).join('::/')
   }
 
   private cniConf(node: LabNode): string {
@@ -196,8 +219,9 @@ export class Lab {
       env: this.cniEnv(node, 'ADD', { ns, containerId }),
     })
     const result = JSON.parse(res.stdout) as { ips?: { address: string }[] }
-    const ip = (result.ips?.[0]?.address ?? '').split('/')[0]
-    const pod: LabPod = { name, ns, node, containerId, ip }
+    const addrs = (result.ips ?? []).map((x) => x.address.split('/')[0])
+    const ip = addrs.find((a) => !a.includes(':')) ?? ''
+    const pod: LabPod = { name, ns, node, containerId, ip, ip6: addrs.find((a) => a.includes(':')) }
     this.pods.push(pod)
     return pod
   }
@@ -225,8 +249,8 @@ export class Lab {
     return r.stdout.trim()
   }
 
-  async routesOf(node: LabNode): Promise<{ dst: string; gateway?: string; dev?: string }[]> {
-    const r = await run(['ip', '-n', node.ns, '-j', 'route', 'show'])
+  async routesOf(node: LabNode, family: 4 | 6 = 4): Promise<{ dst: string; gateway?: string; dev?: string }[]> {
+    const r = await run(['ip', `-${family}`, '-n', node.ns, '-j', 'route', 'show'])
     return JSON.parse(r.stdout || '[]')
   }
 
@@ -273,28 +297,4 @@ export class Lab {
     const live = this.procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => p.pid)
     writeFileSync(join(this.dir, 'manifest.json'), JSON.stringify({ namespaces: this.namespaces, pids: live }) + '\n')
   }
-}
-
-/** Remove a lab left by --keep: its processes, namespaces and files. */
-export function destroyLab(id: string): string[] {
-  if (!/^[a-z0-9]{1,12}$/.test(id)) throw new Error(`invalid lab id ${JSON.stringify(id)}`)
-  const dir = `/tmp/weft-lab-${id}`
-  const file = join(dir, 'manifest.json')
-  if (!existsSync(file)) throw new Error(`no lab ${id} (no ${file})`)
-  const m = JSON.parse(readFileSync(file, 'utf8')) as { namespaces: string[]; pids: number[] }
-  for (const pid of m.pids) {
-    try {
-      process.kill(pid, 'SIGTERM')
-    } catch {}
-  }
-  spawnSync('sleep', ['1'])
-  for (const pid of m.pids) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {}
-  }
-  const gone = m.namespaces.filter((ns) => ns.startsWith(`wl-${id}-`)).reverse()
-  for (const ns of gone) spawnSync('ip', ['netns', 'del', ns])
-  rmSync(dir, { recursive: true, force: true })
-  return gone
 }
