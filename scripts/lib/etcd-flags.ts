@@ -8,6 +8,8 @@ export const ETCD_FLAGS = {
   'etcd-cafile': { type: 'string', help: 'SSL Certificate Authority file used to secure etcd communication', arg: 'file' },
   'etcd-certfile': { type: 'string', help: 'SSL certification file used to secure etcd communication', arg: 'file' },
   'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
+  'etcd-username': { type: 'string', help: 'username for BasicAuth to etcd', arg: 'name' },
+  'etcd-password': { type: 'string', help: 'password for BasicAuth to etcd (better: FLANNELD_ETCD_PASSWORD, not shown by ps)', arg: 'password' },
 } as const
 
 export interface EtcdFlagValues {
@@ -16,20 +18,34 @@ export interface EtcdFlagValues {
   'etcd-cafile': string
   'etcd-certfile': string
   'etcd-keyfile': string
+  'etcd-username': string
+  'etcd-password': string
 }
 
+/** The variable a child part reads its etcd password from (flags.ts's FLANNELD_ fallback). */
+export const PASSWORD_ENV = 'FLANNELD_ETCD_PASSWORD'
+
 export function etcdFromFlags(f: EtcdFlagValues): EtcdClient {
+  if (f['etcd-password'] && !f['etcd-username']) throw new Error('--etcd-password needs --etcd-username')
   return new EtcdClient({
     endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
     cafile: f['etcd-cafile'] || undefined,
     certfile: f['etcd-certfile'] || undefined,
     keyfile: f['etcd-keyfile'] || undefined,
+    username: f['etcd-username'] || undefined,
+    password: f['etcd-password'] || undefined,
   })
 }
 
-/** The same flags, to pass on to a child part. */
+/**
+ * The same flags, to pass on to a child part. The password is not among them (argv is visible in
+ * ps and /proc/<pid>/cmdline to every user): it goes into this process's environment as
+ * FLANNELD_ETCD_PASSWORD, which every child started afterwards inherits (supervise.ts's Part,
+ * spawnSync) and reads as --etcd-password. /proc/<pid>/environ is readable by the owner only.
+ */
 export function etcdArgs(f: EtcdFlagValues): string[] {
   const args = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
-  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile'] as const) if (f[k]) args.push(`--${k}=${f[k]}`)
+  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username'] as const) if (f[k]) args.push(`--${k}=${f[k]}`)
+  if (f['etcd-password']) process.env[PASSWORD_ENV] = f['etcd-password']
   return args
 }

@@ -1,6 +1,6 @@
 // The HTTP side of the etcd client: POST to the first endpoint that accepts a connection
 // (starting with the last good one), TLS with CA / client certificate files, keep-alive for
-// unary calls, a dedicated connection per watch stream.
+// unary calls, a dedicated connection per watch stream, extra headers (the auth token) per call.
 import http from 'node:http'
 import https from 'node:https'
 import { readFileSync } from 'node:fs'
@@ -59,14 +59,14 @@ export class Transport {
    * Open a POST on the first endpoint that accepts a connection, starting with the last good one.
    * Returns undefined only when signal aborted. 503 (no leader, stopping) counts as unreachable.
    */
-  async open(path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
+  async open(path: string, body: string, signal: AbortSignal | undefined, stream: boolean, headers: Record<string, string> = {}): Promise<http.IncomingMessage | undefined> {
     const errors: string[] = []
     for (let n = 0; n < this.urls.length; n++) {
       const i = (this.current + n) % this.urls.length
       const u = this.urls[i]
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          const res = await this.once(u, path, body, signal, stream)
+          const res = await this.once(u, path, body, signal, stream, headers)
           if (!res) return undefined
           if (res.statusCode === 503 && n + 1 < this.urls.length) {
             res.resume()
@@ -87,7 +87,7 @@ export class Transport {
     throw new UnreachableError(`etcd unreachable (${errors.join('; ')})`)
   }
 
-  private once(u: URL, path: string, body: string, signal: AbortSignal | undefined, stream: boolean): Promise<http.IncomingMessage | undefined> {
+  private once(u: URL, path: string, body: string, signal: AbortSignal | undefined, stream: boolean, headers: Record<string, string>): Promise<http.IncomingMessage | undefined> {
     return new Promise((resolve, reject) => {
       const secure = u.protocol === 'https:'
       const mod = secure ? https : http
@@ -98,7 +98,7 @@ export class Transport {
           port: u.port || (secure ? 443 : 80),
           path: (u.pathname.replace(/\/+$/, '') || '') + path,
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
           agent: stream ? false : secure ? this.httpsAgent : this.httpAgent,
           ...(secure ? this.tls : {}),
         },

@@ -4,8 +4,9 @@
 // so they stay strings. A connection failure moves on to the next endpoint (as clientv3 does;
 // see etcd-transport.ts).
 import { Transport, UnreachableError } from './etcd-transport.ts'
+import { Auth, AuthError, isInvalidToken, needsCredentials } from './etcd-auth.ts'
 
-export { UnreachableError }
+export { UnreachableError, AuthError }
 
 export interface EtcdOptions {
   endpoints: string[]
@@ -13,6 +14,9 @@ export interface EtcdOptions {
   certfile?: string
   keyfile?: string
   timeoutMs?: number
+  /** etcd user (with password): every call carries a token (etcd-auth.ts) */
+  username?: string
+  password?: string
 }
 
 export interface KV {
@@ -82,9 +86,11 @@ type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-exp
 
 export class EtcdClient {
   private readonly t: Transport
+  private readonly auth?: Auth
 
   constructor(o: EtcdOptions) {
     this.t = new Transport(o)
+    if (o.username) this.auth = new Auth({ username: o.username, password: o.password ?? '' }, (p, b, h) => this.post(p, b, h))
   }
 
   get endpoints(): string[] {
@@ -169,9 +175,23 @@ export class EtcdClient {
    * Rejects with CompactedError when fromRevision is compacted, or an Error when the stream breaks.
    */
   async watch(prefix: string, fromRevision: number, onEvent: (ev: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    const h = this.auth ? await this.auth.headers() : {}
+    let delivered = false
+    try {
+      return await this.watchWith(h, prefix, fromRevision, (ev) => ((delivered = true), onEvent(ev)), signal)
+    } catch (e) {
+      if (!this.auth || !isInvalidToken(e)) throw e
+      this.auth.invalidate(h)
+      // A refused token cancels the watch before any event; once events flowed, the caller resumes.
+      if (delivered) throw e
+      return await this.watchWith(await this.auth.headers(), prefix, fromRevision, onEvent, signal)
+    }
+  }
+
+  private async watchWith(headers: Record<string, string>, prefix: string, fromRevision: number, onEvent: (ev: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return
     const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(fromRevision) } })
-    const res = await this.t.open('/v3/watch', body, signal, true)
+    const res = await this.t.open('/v3/watch', body, signal, true, headers)
     if (!res) return // aborted while connecting
     await new Promise<void>((resolve, reject) => {
       let buf = ''
@@ -204,7 +224,7 @@ export class EtcdClient {
           if (msg.error) return finish(new Error(`etcd watch: ${msg.error.message ?? JSON.stringify(msg.error)}`))
           const r = msg.result ?? {}
           if (num(r.compact_revision) > 0) return finish(new CompactedError(num(r.compact_revision)))
-          if (r.canceled) return finish(new Error(`etcd watch canceled: ${r.cancel_reason ?? 'no reason given'}`))
+          if (r.canceled) return finish(new EtcdError(`etcd watch canceled: ${r.cancel_reason ?? 'no reason given'}`, 200))
           for (const e of r.events ?? []) {
             const kv = toKV(e.kv ?? {})
             const ev: WatchEvent = { type: e.type === 'DELETE' ? 'DELETE' : 'PUT', kv, revision: kv.modRevision }
@@ -223,9 +243,29 @@ export class EtcdClient {
     })
   }
 
-  /** POST a JSON body, parse the JSON answer; fail over on connection errors. */
+  /** One call, with the auth token if any; a refused token is renewed and the call made once more. */
   private async call(path: string, body: Json): Promise<Json> {
-    const res = await this.t.open(path, JSON.stringify(body), undefined, false)
+    if (!this.auth) {
+      try {
+        return await this.post(path, body, {})
+      } catch (e) {
+        if (needsCredentials(e)) throw new AuthError(`${(e as Error).message}: etcd has authentication enabled; give --etcd-username and --etcd-password`)
+        throw e
+      }
+    }
+    const h = await this.auth.headers()
+    try {
+      return await this.post(path, body, h)
+    } catch (e) {
+      if (!isInvalidToken(e)) throw e
+      this.auth.invalidate(h)
+      return await this.post(path, body, await this.auth.headers())
+    }
+  }
+
+  /** POST a JSON body, parse the JSON answer; fail over on connection errors. */
+  private async post(path: string, body: Json, headers: Record<string, string>): Promise<Json> {
+    const res = await this.t.open(path, JSON.stringify(body), undefined, false, headers)
     const text = await new Promise<string>((resolve, reject) => {
       let s = ''
       res!.setEncoding('utf8')

@@ -9,6 +9,8 @@ import { log } from './log.ts'
 export interface PartSpec {
   name: string
   args: string[]
+  /** extra environment, over this process's own (which children inherit: FLANNELD_ETCD_PASSWORD) */
+  env?: Record<string, string>
   /** called for each stdout line (parts report events as JSON lines) */
   onLine?: (line: string) => void
   /** decides what an exit means; return 'stop-all' to end the daemon (e.g. lease revoked) */
@@ -35,7 +37,8 @@ export class Part {
     if (this.stopping) return
     const argv = [bundlePath(this.spec.name), ...this.spec.args]
     this.startedAt = Date.now()
-    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+    // Secrets travel in the environment, never in argv (visible in ps): see etcdArgs.
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
     this.child = child
     log(`started ${this.spec.name} (pid ${child.pid})`)
     createInterface({ input: child.stdout! }).on('line', (l) => this.spec.onLine?.(l))

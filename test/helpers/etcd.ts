@@ -21,7 +21,7 @@ export interface Etcd {
 }
 
 /** Start etcd; with netns+ip it listens there, else on 127.0.0.1 with free ports. */
-export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: string } = {}): Promise<Etcd> {
+export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: string; extraArgs?: string[] } = {}): Promise<Etcd> {
   const ip = opts.ip ?? '127.0.0.1'
   const client = opts.netns ? 2379 : await freePort()
   const peer = opts.netns ? 2380 : await freePort()
@@ -37,6 +37,7 @@ export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: strin
     '--initial-advertise-peer-urls', `http://${ip}:${peer}`,
     '--initial-cluster', `weft-test=http://${ip}:${peer}`,
     '--log-level', 'error',
+    ...(opts.extraArgs ?? []),
   ]
   let proc = scope.spawn(argv, { netns: opts.netns })
   const health = async () => {
