@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     if (cfg.enableNFTables) args.push('--nftables')
     if (prev?.networks[0]) args.push(`--prev-network=${prev.networks[0].text}`)
     if (prev?.subnet) args.push(`--prev-subnet=${prev.subnet.text}`)
+    if (prev?.ipv6Networks[0] && prev.ipv6Subnet) args.push(`--prev-ipv6-network=${prev.ipv6Networks[0].text}`, `--prev-ipv6-subnet=${prev.ipv6Subnet.text}`)
     return args
   }
   const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile]
@@ -185,7 +186,9 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   const network = /^FLANNEL_NETWORK=(\S+)$/m.exec(plan)?.[1]
   const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(plan)?.[1]
   if (!network || !subnet) die('weft-subnet --dry-run planned no subnet.env')
-  const given = [`--network=${network}`, `--subnet=${subnet}`]
+  const network6 = /^FLANNEL_IPV6_NETWORK=(\S+)$/m.exec(plan)?.[1]
+  const subnet6 = /^FLANNEL_IPV6_SUBNET=(\S+)$/m.exec(plan)?.[1]
+  const given = [`--network=${network}`, `--subnet=${subnet}`, ...(network6 && subnet6 ? [`--ipv6-network=${network6}`, `--ipv6-subnet=${subnet6}`] : [])]
   const cfg = await o.loadConfig()
   if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
   show('weft-routes', [...o.routesArgs, ...given])

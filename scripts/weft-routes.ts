@@ -23,6 +23,8 @@ const spec = {
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'file holding our subnet and the cluster network', arg: 'path' },
   subnet: { type: 'string', help: 'our own subnet (overrides FLANNEL_SUBNET of --subnet-file)', arg: 'cidr' },
   network: { type: 'string', help: 'the cluster network (overrides FLANNEL_NETWORK of --subnet-file)', arg: 'cidr' },
+  'ipv6-subnet': { type: 'string', help: 'our own IPv6 subnet (overrides FLANNEL_IPV6_SUBNET; with --ipv6-network)', arg: 'cidr' },
+  'ipv6-network': { type: 'string', help: 'the IPv6 cluster network (overrides FLANNEL_IPV6_NETWORK; with --ipv6-subnet)', arg: 'cidr' },
   resync: { type: 'int', default: 10, help: 'seconds between full resyncs (kernel re-read, registry re-list)', arg: 'seconds' },
   once: { type: 'bool', help: 'one full sync, then exit (status 1 if a route could not be written)' },
   'dry-run': { type: 'bool', help: 'print the ip -batch plan of one sync and change nothing' },
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
   if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   const iface = checkIfaceName(f.iface)
-  const local = loadLocal(f['subnet-file'], f.subnet, f.network)
+  const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
   const client = etcdFromFlags(f)
   const stop = new AbortController()
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -144,15 +146,17 @@ interface Local {
 }
 
 /** Our subnet and the network: --subnet/--network, else the subnet file the subnet writer wrote. */
-function loadLocal(path: string, subnet: string, network: string): Local {
-  const cidr = (flag: string, v: string) => {
+function loadLocal(path: string, subnet: string, network: string, subnet6: string, network6: string): Local {
+  const cidr = (flag: string, v: string, fam: 4 | 6 = 4) => {
     try {
-      return parseCidr(v, 4)
+      return parseCidr(v, fam)
     } catch (e) {
       throw new UsageError(`--${flag}: ${errText(e)}`)
     }
   }
+  if (!subnet6 !== !network6) throw new UsageError('--ipv6-subnet and --ipv6-network go together')
   const out: Local = { subnet: subnet ? cidr('subnet', subnet) : undefined, network: network ? cidr('network', network) : undefined }
+  if (subnet6) Object.assign(out, { ipv6Subnet: cidr('ipv6-subnet', subnet6, 6), ipv6Network: cidr('ipv6-network', network6, 6) })
   if (out.subnet && out.network) return out
   let text: string
   try {
@@ -166,7 +170,7 @@ function loadLocal(path: string, subnet: string, network: string): Local {
   } catch (e) {
     die(errText(e))
   }
-  return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: env.ipv6Networks[0], ipv6Subnet: env.ipv6Subnet }
+  return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: out.ipv6Network ?? env.ipv6Networks[0], ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet }
 }
 
 /** Addresses of the external interface; also proves it exists. */

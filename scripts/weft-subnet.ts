@@ -193,7 +193,7 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
 function ipv6Public(s: string, cfg: NetworkConfig): Ip {
   if (!cfg.enableIPv4) die('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
   if (cfg.backend.type !== 'host-gw') die(`EnableIPv6 is supported with the host-gw backend only (not ${cfg.backend.type}) by weft yet`)
-  if (!s) die('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at)')
+  if (!s) die('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface\'s global IPv6 address when there is one)')
   let ip: Ip
   try {
     ip = parseIp(s, 6)

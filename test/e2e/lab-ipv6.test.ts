@@ -64,3 +64,16 @@ test('ip6tables holds FLANNEL-POSTRTG for the node\'s IPv6 subnet', async () => 
   assert.match(s, new RegExp(`-A FLANNEL-POSTRTG -s ${lab.subnet6Of(n)!.replace(/[.:/]/g, (c) => `\\${c}`)} -d fd44::/56 -m comment --comment "flanneld masq" -j RETURN`))
   assert.match(s, /-A FLANNEL-POSTRTG -s fd44::\/56 ! -d ff00::\/8 -m comment --comment "flanneld masq" -j MASQUERADE/)
 })
+
+test('flanneld --dry-run in dual stack: the IPv6 lease, subnet.env keys and peer routes are planned, nothing changed', async () => {
+  const n = await lab.addNode()
+  const before = (await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout
+  const r = await run(['ip', 'netns', 'exec', n.ns, process.execPath, join(root, 'dist', 'flanneld'), `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--dry-run'])
+  assert.match(r.stdout, /version\("\/coreos\.com\/network\/subnets\/10\.244\.\d+\.0-24&fd44:0:0:[0-9a-f]+::-64"\) = "0"/)
+  assert.match(r.stdout, /\\"PublicIPv6\\":\\"fd77::13\\"/)
+  assert.match(r.stdout, /\nFLANNEL_IPV6_NETWORK=fd44::\/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:[0-9a-f]+::1\/64\n/)
+  assert.match(r.stdout, /# weft-masq --dry-run\n[^#]*-A FLANNEL-POSTRTG -s fd44::\/56 ! -d ff00::\/8/)
+  assert.match(r.stdout, /# weft-routes --dry-run\n[^#]*route replace fd44:0:0:[0-9a-f]+::\/64 via fd77::1[12] dev eth0/)
+  assert.equal((await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout, before, 'no lease taken')
+  assert.equal((await lab.routesOf(n, 6)).filter((x) => x.gateway).length, 0, 'no IPv6 route')
+})
