@@ -13,7 +13,7 @@ import { runJson } from './lib/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 import { Part, bundlePath } from './lib/supervise.ts'
 import { serveHealth } from './lib/healthz.ts'
-import { ETCD_FLAGS, etcdArgs, etcdFromFlags } from './lib/etcd-flags.ts'
+import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/etcd-flags.ts'
 import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
 
 const VERSION = 'v0.1.0-weft'
@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   const prev = readPrevious(f['subnet-file'])
 
   const etcdFlags = etcdArgs(f)
+  // Every part started from here on (supervised or --dry-run) inherits the etcd password this way.
+  Object.assign(process.env, etcdChildEnv(f))
   const subnetFile = `--subnet-file=${f['subnet-file']}`
   const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []), `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
   const masqArgs = (cfg: NetworkConfig) => {

@@ -38,14 +38,17 @@ export function etcdFromFlags(f: EtcdFlagValues): EtcdClient {
 }
 
 /**
- * The same flags, to pass on to a child part. The password is not among them (argv is visible in
- * ps and /proc/<pid>/cmdline to every user): it goes into this process's environment as
- * FLANNELD_ETCD_PASSWORD, which every child started afterwards inherits (supervise.ts's Part,
- * spawnSync) and reads as --etcd-password. /proc/<pid>/environ is readable by the owner only.
+ * The same flags, to pass on to a child part, without the password: argv is visible in ps and
+ * /proc/<pid>/cmdline to every user. The password travels in the environment (etcdChildEnv).
  */
 export function etcdArgs(f: EtcdFlagValues): string[] {
   const args = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
   for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username'] as const) if (f[k]) args.push(`--${k}=${f[k]}`)
-  if (f['etcd-password']) process.env[PASSWORD_ENV] = f['etcd-password']
   return args
+}
+
+/** What a child part needs in its environment: FLANNELD_ETCD_PASSWORD, read as --etcd-password
+ * (/proc/<pid>/environ is readable by the owner only). */
+export function etcdChildEnv(f: EtcdFlagValues): Record<string, string> {
+  return f['etcd-password'] ? { [PASSWORD_ENV]: f['etcd-password'] } : {}
 }

@@ -37,7 +37,7 @@ export class Part {
     if (this.stopping) return
     const argv = [bundlePath(this.spec.name), ...this.spec.args]
     this.startedAt = Date.now()
-    // Secrets travel in the environment, never in argv (visible in ps): see etcdArgs.
+    // Secrets travel in the environment, never in argv (visible in ps): see etcd-flags.ts.
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
     this.child = child
     log(`started ${this.spec.name} (pid ${child.pid})`)

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Auth, AuthError, isInvalidToken, type Post } from '../../scripts/lib/etcd-auth.ts'
 import { EtcdError } from '../../scripts/lib/etcd.ts'
-import { etcdArgs, etcdFromFlags, PASSWORD_ENV } from '../../scripts/lib/etcd-flags.ts'
+import { etcdArgs, etcdChildEnv, etcdFromFlags, PASSWORD_ENV } from '../../scripts/lib/etcd-flags.ts'
 
 function fakeEtcd(answer: () => Record<string, unknown>) {
   const bodies: Record<string, unknown>[] = []
@@ -62,16 +62,10 @@ test('isInvalidToken: 401, gRPC 16, a watch canceled as Unauthenticated; not per
 
 const flags = { 'etcd-endpoints': 'http://10.0.0.1:2379', 'etcd-prefix': '/p', 'etcd-cafile': '', 'etcd-certfile': '', 'etcd-keyfile': '', 'etcd-username': 'flannel', 'etcd-password': 's3cret' }
 
-test('etcdArgs: the username on the child argv, the password only in FLANNELD_ETCD_PASSWORD', () => {
-  const saved = process.env[PASSWORD_ENV]
-  try {
-    delete process.env[PASSWORD_ENV]
-    assert.deepEqual(etcdArgs(flags), ['--etcd-endpoints=http://10.0.0.1:2379', '--etcd-prefix=/p', '--etcd-username=flannel'])
-    assert.equal(process.env[PASSWORD_ENV], 's3cret')
-  } finally {
-    if (saved === undefined) delete process.env[PASSWORD_ENV]
-    else process.env[PASSWORD_ENV] = saved
-  }
+test('etcdArgs: the username on the child argv, the password only in the child environment', () => {
+  assert.deepEqual(etcdArgs(flags), ['--etcd-endpoints=http://10.0.0.1:2379', '--etcd-prefix=/p', '--etcd-username=flannel'])
+  assert.deepEqual(etcdChildEnv(flags), { [PASSWORD_ENV]: 's3cret' })
+  assert.deepEqual(etcdChildEnv({ ...flags, 'etcd-password': '' }), {})
 })
 
 test('etcdFromFlags: a password without a username is refused', () => {
