@@ -103,13 +103,24 @@ export class Transport {
           ...(secure ? this.tls : {}),
         },
         (res) => {
-          clearTimeout(timer)
           signal?.removeEventListener('abort', onAbort)
+          if (stream) clearTimeout(timer)
+          else {
+            // The body too: a reply that stalls after its headers must fail, not hang the caller
+            // (a stuck relist would freeze the route syncer's sync loop for good).
+            response = res
+            res.once('end', () => clearTimeout(timer))
+            res.once('close', () => clearTimeout(timer))
+          }
           resolve(res)
         },
       )
       // Unary calls: the whole exchange is bounded. Watches: only the connection setup is.
-      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs)
+      let response: http.IncomingMessage | undefined
+      const timer = setTimeout(() => {
+        if (response) response.destroy(new UnreachableError(`etcd ${u.origin}${path}: reply timed out after ${this.timeoutMs} ms`))
+        else req.destroy(new Error(`timed out after ${this.timeoutMs} ms`))
+      }, this.timeoutMs)
       const onAbort = () => {
         clearTimeout(timer)
         req.destroy()
