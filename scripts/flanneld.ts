@@ -156,6 +156,9 @@ async function main(): Promise<void> {
 
   async function startOthers(): Promise<void> {
     const cfg = await loadConfig()
+    // A SIGTERM that came while the config was read: stopAll has already taken the list of parts
+    // to stop, so a part started now would outlive us.
+    if (stopping) return
     if (f['ip-masq'] || f['iptables-forward-rules']) {
       const masq = new Part({ name: 'weft-masq', args: masqArgs(cfg) }, (why) => void stopAll(why))
       parts.push(masq)
