@@ -1,50 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { acquireLease, freeSubnets, fitsConfig, type Registry } from '../../scripts/lib/lease-acquire.ts'
+import { acquireLease, freeSubnets, fitsConfig } from '../../scripts/lib/lease-acquire.ts'
 import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
 import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
+import { FakeRegistry } from '../helpers/fake-registry.ts'
 
 const P = '/coreos.com/network'
 const cfg = parseNetworkConfig('{"Network":"10.5.0.0/16","SubnetMin":"10.5.1.0","SubnetMax":"10.5.4.0","Backend":{"Type":"host-gw"}}')
 const val = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"host-gw"}`
 
-/** An in-memory registry; `steal` lets "another node" create a key just before our txn. */
-class Fake implements Registry {
-  kv = new Map<string, { value: string; lease: string }>()
-  ops: string[] = []
-  next = 100
-  steal?: (key: string) => string | undefined
-  async list(prefix: string) {
-    const kvs: KV[] = [...this.kv].filter(([k]) => k.startsWith(prefix)).sort().map(([key, v]) => ({ key, value: v.value, lease: v.lease, modRevision: 1, createRevision: 1, version: 1 }))
-    return { kvs, revision: 1 }
-  }
-  async put(key: string, value: string, lease = '0') {
-    this.ops.push(`put ${key} ${lease}`)
-    this.kv.set(key, { value, lease })
-    return 1
-  }
-  async delete(key: string) {
-    this.ops.push(`del ${key}`)
-    this.kv.delete(key)
-  }
-  async grant() {
-    const id = String(this.next++)
-    this.ops.push(`grant ${id}`)
-    return id
-  }
-  async revoke(id: string) {
-    this.ops.push(`revoke ${id}`)
-  }
-  async createIfAbsent(key: string, value: string, lease = '0') {
-    const thief = this.steal?.(key)
-    if (thief) this.kv.set(key, { value: val(thief), lease: '1' })
-    this.ops.push(`txn ${key}`)
-    if (this.kv.has(key)) return false
-    this.kv.set(key, { value, lease })
-    return true
-  }
-}
 const attrs = (ip: string) => ({ publicIp: parseIp(ip), backendType: 'host-gw', backendData: null })
 const quiet = () => {}
 
@@ -66,7 +30,7 @@ test('fitsConfig: length and range', () => {
 })
 
 test('allocates a random free subnet with grant + compare-and-set create', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   r.kv.set(`${P}/subnets/10.5.1.0-24`, { value: val('192.168.0.9'), lease: '1' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), log: quiet, random: () => 0.99 })
   assert.equal(a.subnet.text, '10.5.4.0/24')
@@ -77,9 +41,9 @@ test('allocates a random free subnet with grant + compare-and-set create', async
 })
 
 test('a lost race: the grant is revoked and another subnet is taken (flannel would exit)', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   let stolen = 0
-  r.steal = () => (stolen++ === 0 ? '192.168.0.7' : undefined)
+  r.steal = () => (stolen++ === 0 ? { value: val('192.168.0.7') } : undefined)
   const logs: string[] = []
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), log: (m) => logs.push(m), random: () => 0 })
   assert.equal(a.subnet.text, '10.5.2.0/24')
@@ -88,7 +52,7 @@ test('a lost race: the grant is revoked and another subnet is taken (flannel wou
 })
 
 test('reuses our lease by PublicIP: new grant, put, old etcd lease revoked', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   r.kv.set(`${P}/subnets/10.5.3.0-24`, { value: val('192.168.0.1'), lease: '55' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), previous: parseCidr('10.5.1.0/24'), log: quiet })
   assert.equal(a.subnet.text, '10.5.3.0/24')
@@ -97,7 +61,7 @@ test('reuses our lease by PublicIP: new grant, put, old etcd lease revoked', asy
 })
 
 test('our lease that no longer fits the config is deleted, then a new one allocated', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   r.kv.set(`${P}/subnets/10.5.9.0-24`, { value: val('192.168.0.1'), lease: '55' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), log: quiet, random: () => 0 })
   assert.equal(a.subnet.text, '10.5.1.0/24')
@@ -105,14 +69,14 @@ test('our lease that no longer fits the config is deleted, then a new one alloca
 })
 
 test('the previous subnet (subnet.env) is used when free and fitting', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), previous: parseCidr('10.5.3.0/24'), log: quiet, random: () => 0 })
   assert.equal(a.subnet.text, '10.5.3.0/24')
   assert.equal(a.how, 'previous')
 })
 
 test('a previous subnet outside the config is ignored', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   const logs: string[] = []
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), previous: parseCidr('10.6.3.0/24'), log: (m) => logs.push(m), random: () => 0 })
   assert.equal(a.subnet.text, '10.5.1.0/24')
@@ -120,7 +84,7 @@ test('a previous subnet outside the config is ignored', async () => {
 })
 
 test('keys with unreadable values still count as taken', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   for (const s of ['10.5.1.0', '10.5.2.0', '10.5.3.0']) r.kv.set(`${P}/subnets/${s}-24`, { value: 'garbage', lease: '1' })
   const logs: string[] = []
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), log: (m) => logs.push(m), random: () => 0 })
@@ -129,7 +93,7 @@ test('keys with unreadable values still count as taken', async () => {
 })
 
 test('out of subnets', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   for (const s of ['10.5.1.0', '10.5.2.0', '10.5.3.0', '10.5.4.0']) r.kv.set(`${P}/subnets/${s}-24`, { value: val('192.168.0.9'), lease: '1' })
   await assert.rejects(acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1'), log: quiet }), /out of subnets/)
 })

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { acquireLease, freeSubnets, fitsConfig6, type Registry } from '../../scripts/lib/lease-acquire.ts'
+import { acquireLease, freeSubnets, fitsConfig6 } from '../../scripts/lib/lease-acquire.ts'
 import { leaseKey, leaseValue, parseLease, peerProblem } from '../../scripts/lib/lease.ts'
 import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
 import { previousSubnet } from '../../scripts/lib/subnet-file.ts'
 import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
+import { FakeRegistry } from '../helpers/fake-registry.ts'
 
 const P = '/coreos.com/network'
 const cfg = parseNetworkConfig(
@@ -20,38 +20,6 @@ const val6 = (ip: string, ip6: string) => `{"PublicIP":"${ip}","PublicIPv6":"${i
 const attrs = (ip: string, ip6?: string) => ({ publicIp: parseIp(ip), publicIpv6: ip6 ? parseIp(ip6) : undefined, backendType: 'host-gw', backendData: null })
 const quiet = () => {}
 
-class Fake implements Registry {
-  kv = new Map<string, { value: string; lease: string }>()
-  ops: string[] = []
-  next = 100
-  async list(prefix: string) {
-    const kvs: KV[] = [...this.kv].filter(([k]) => k.startsWith(prefix)).sort().map(([key, v]) => ({ key, value: v.value, lease: v.lease, modRevision: 1, createRevision: 1, version: 1 }))
-    return { kvs, revision: 1 }
-  }
-  async put(key: string, value: string, lease = '0') {
-    this.ops.push(`put ${key} ${lease}`)
-    this.kv.set(key, { value, lease })
-    return 1
-  }
-  async delete(key: string) {
-    this.ops.push(`del ${key}`)
-    this.kv.delete(key)
-  }
-  async grant() {
-    const id = String(this.next++)
-    this.ops.push(`grant ${id}`)
-    return id
-  }
-  async revoke(id: string) {
-    this.ops.push(`revoke ${id}`)
-  }
-  async createIfAbsent(key: string, value: string, lease = '0') {
-    this.ops.push(`txn ${key}`)
-    if (this.kv.has(key)) return false
-    this.kv.set(key, { value, lease })
-    return true
-  }
-}
 
 test('IPv6 config defaults: /64 subnets, the first one skipped', () => {
   const c = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}')
@@ -73,7 +41,7 @@ test('freeSubnets for IPv6 and fitsConfig6', () => {
 })
 
 test('dual stack: both subnets picked independently among free ones, one key', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   r.kv.set(`${P}/subnets/10.5.1.0-24&fc00:0:0:3::-64`, { value: val6('192.168.0.9', 'fd77::9'), lease: '1' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), log: quiet, random: () => 0 })
   assert.equal(a.subnet.text, '10.5.2.0/24')
@@ -83,7 +51,7 @@ test('dual stack: both subnets picked independently among free ones, one key', a
 })
 
 test('dual stack: our lease reused by PublicIP keeps both subnets', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   const k = `${P}/subnets/10.5.3.0-24&fc00:0:0:2::-64`
   r.kv.set(k, { value: val6('192.168.0.1', 'fd77::1'), lease: '55' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), log: quiet })
@@ -93,7 +61,7 @@ test('dual stack: our lease reused by PublicIP keeps both subnets', async () => 
 })
 
 test('dual stack: a v4-only lease of ours is not reused (deleted, a dual-stack one allocated)', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   r.kv.set(`${P}/subnets/10.5.3.0-24`, { value: '{"PublicIP":"192.168.0.1","PublicIPv6":null,"BackendType":"host-gw"}', lease: '55' })
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), previous: parseCidr('10.5.3.0/24'), log: quiet, random: () => 0 })
   assert.equal(r.ops[0], `del ${P}/subnets/10.5.3.0-24`)
@@ -101,10 +69,10 @@ test('dual stack: a v4-only lease of ours is not reused (deleted, a dual-stack o
 })
 
 test('dual stack: both previous subnets (subnet.env) reused when free; a taken v6 one is replaced', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), previous: parseCidr('10.5.2.0/24'), previousV6: parseCidr('fc00:0:0:3::/64'), log: quiet, random: () => 0 })
   assert.equal(a.key, `${P}/subnets/10.5.2.0-24&fc00:0:0:3::-64`)
-  const r2 = new Fake()
+  const r2 = new FakeRegistry()
   r2.kv.set(`${P}/subnets/10.5.1.0-24&fc00:0:0:3::-64`, { value: val6('192.168.0.9', 'fd77::9'), lease: '1' })
   const logs: string[] = []
   const b = await acquireLease(r2, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), previous: parseCidr('10.5.2.0/24'), previousV6: parseCidr('fc00:0:0:3::/64'), log: (m) => logs.push(m), random: () => 0 })
@@ -113,7 +81,7 @@ test('dual stack: both previous subnets (subnet.env) reused when free; a taken v
 })
 
 test('dual stack: out of IPv6 subnets', async () => {
-  const r = new Fake()
+  const r = new FakeRegistry()
   for (const [i, s] of ['1', '2', '3'].entries()) r.kv.set(`${P}/subnets/10.5.${i + 1}.0-24&fc00:0:0:${s}::-64`, { value: val6(`192.168.0.${9 + i}`, 'fd77::9'), lease: '1' })
   const c = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::","Backend":{"Type":"host-gw"}}')
   await assert.rejects(acquireLease(r, { prefix: P, cfg: c, attrs: attrs('192.168.0.1', 'fd77::1'), log: quiet }), /out of subnets: every IPv6 subnet from fc00:0:0:1::\/64 to fc00:0:0:3::\/64/)
