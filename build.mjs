@@ -32,6 +32,8 @@ for (const f of entries) {
     charset: 'utf8',
     logLevel: 'warning',
     banner: { js: '#!/usr/bin/env node' },
+    // A bundle has a real `require`; import.meta only appears on the ESM sources' path (cidr.ts).
+    define: { 'import.meta.url': 'undefined' },
   })
   let code = res.outputFiles[0].text
   if (!code.startsWith('#!')) code = '#!/usr/bin/env node\n' + code

@@ -3,11 +3,22 @@
 // round trip costs ~10 us an address, which a 5000-peer sync feels) into typed values. Text is
 // Go's, from ip-core.ts, which holds the arithmetic shared with the CNI plugin's lighter parser.
 // Anything that is not a plain address (spaces, shell words, ports) is rejected.
-import { IPv6 } from 'ip-num'
+import { createRequire } from 'node:module'
 import { cidrParser, formatIp, type Cidr, type Family, type Ip } from './ip-core.ts'
 
 export type { Cidr, Family, Ip } from './ip-core.ts'
 export { bits, maskOf, makeCidr, formatIp, lastAddr, containsIp, containsCidr, overlaps, sameCidr, nthIp } from './ip-core.ts'
+
+type IpNum = typeof import('ip-num')
+let ipnum: IpNum | undefined
+/**
+ * ip-num, loaded on the first IPv6 address: an IPv4-only node never pays its ~8 ms start-up (the
+ * route syncer's first sync feels it). In a bundle `require` is esbuild's, which resolves the
+ * literal into the bundle; the ESM sources (tests under tsx) have no `require` and use createRequire.
+ */
+function ipNum(): IpNum {
+  return (ipnum ??= typeof require === 'function' ? require('ip-num') : createRequire(import.meta.url)('ip-num'))
+}
 
 const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const V6 = /^[0-9a-fA-F:.]+$/
@@ -24,7 +35,7 @@ export function parseIp(s: string, want?: Family): Ip {
   } else if (s.includes(':') && V6.test(s)) {
     let v: bigint
     try {
-      v = IPv6.fromString(s).getValue()
+      v = ipNum().IPv6.fromString(s).getValue()
     } catch {
       throw bad()
     }

@@ -30,7 +30,8 @@ export function bits(f: Family): number {
 }
 
 function v4Value(s: string): bigint {
-  return s.split('.').reduce((acc, p) => (acc << 8n) | BigInt(Number(p)), 0n)
+  const o = s.split('.')
+  return BigInt(+o[0] * 16777216 + +o[1] * 65536 + +o[2] * 256 + +o[3])
 }
 
 function v6Value(text: string): bigint | null {
@@ -65,7 +66,11 @@ function v6Value(text: string): bigint | null {
 }
 
 export function formatIp(family: Family, value: bigint): string {
-  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.')
+  if (family === 4) {
+    // Plain numbers: a route sync formats thousands of these, and BigInt shifts are slow.
+    const n = Number(value)
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
+  }
   const g: number[] = []
   for (let i = 7; i >= 0; i--) g.push(Number((value >> BigInt(i * 16)) & 0xffffn))
   let best = -1
@@ -100,9 +105,12 @@ export function parseIp(s: string, want?: Family): Ip {
   return ip
 }
 
+const masks: Record<Family, bigint[]> = { 4: [], 6: [] }
 export function maskOf(family: Family, prefix: number): bigint {
+  const cached = masks[family][prefix]
+  if (cached !== undefined) return cached
   const b = BigInt(bits(family))
-  return ((1n << b) - 1n) ^ ((1n << (b - BigInt(prefix))) - 1n)
+  return (masks[family][prefix] = ((1n << b) - 1n) ^ ((1n << (b - BigInt(prefix))) - 1n))
 }
 
 export function makeCidr(family: Family, addr: bigint, prefix: number): Cidr {

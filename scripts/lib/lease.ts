@@ -58,9 +58,10 @@ export function parseLeaseKey(prefix: string, key: string): { subnet: Cidr; ipv6
   if (!key.startsWith(sp)) throw new Error(`lease key ${JSON.stringify(key)} is not under ${sp}`)
   const m = KEY.exec(key.slice(sp.length))
   if (!m) throw new Error(`lease key ${JSON.stringify(key)} does not name a subnet (want ${sp}10.244.1.0-24)`)
-  const exact = (ip: string, len: string, fam: 4 | 6) => {
+  const exact = (ip: string, len: string, fam: 4 | 6): Cidr => {
     const c = parseCidr(`${ip}/${len}`, fam)
-    if (c.net !== parseIp(ip, fam).value) throw new Error(`lease key ${JSON.stringify(key)}: ${ip}/${len} has host bits set`)
+    // Masking changed the address: the key's text is not its network's.
+    if (c.ipText !== ip && c.net !== parseIp(ip, fam).value) throw new Error(`lease key ${JSON.stringify(key)}: ${ip}/${len} has host bits set`)
     return c
   }
   try {
@@ -73,10 +74,12 @@ export function parseLeaseKey(prefix: string, key: string): { subnet: Cidr; ipv6
   }
 }
 
+/** o[name], else the first key equal to name but for case (Go's encoding/json matches so). */
 function field(o: Record<string, unknown>, name: string): unknown {
   if (Object.prototype.hasOwnProperty.call(o, name)) return o[name]
-  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase())
-  return k === undefined ? undefined : o[k]
+  const lower = name.toLowerCase()
+  for (const k in o) if (k.length === name.length && k.toLowerCase() === lower) return o[k]
+  return undefined
 }
 
 /** Parse one registry entry; throws a reason naming the key and the bad field. */

@@ -1,12 +1,34 @@
 // The kernel side of the route syncer: read the main table as JSON, apply one `ip -batch -`.
 // Two processes per sync whatever the number of peers (see reference/zx-and-bundling.md).
-import { run, runJson, cmdline, type Step } from './sh.ts'
+import { run, runJson, startPiped, cmdline, type RunResult, type Step } from './sh.ts'
 import { parseKernelRoutes, type KernelRoute } from './route-plan.ts'
 import type { Family } from './cidr.ts'
 
 export async function readRoutes(family: Family): Promise<KernelRoute[]> {
   const json = await runJson([`ip`, `-${family}`, '-j', 'route', 'show', 'table', 'main'])
   return parseKernelRoutes(json, family)
+}
+
+/**
+ * The start's kernel read in one process (`ip -j -batch -` prints one JSON array per command): the
+ * interface's addresses, and the IPv4 main table. `addrs` is undefined when the interface does not
+ * exist (ip stops at the failing first line). The name must already be checked (no whitespace).
+ */
+export async function readIfaceAndRoutes(iface: string): Promise<{ addrs?: string[]; routes: KernelRoute[] }> {
+  const argv = ['ip', '-j', '-batch', '-']
+  const res = await run(argv, { input: `addr show dev ${iface}\nroute show table main\n`, nothrow: true })
+  const lines = res.stdout.split('\n').filter((l) => l.trim() !== '')
+  if (res.code !== 0 && lines.length === 0 && /does not exist/.test(res.stderr)) return { routes: [] }
+  if (res.code !== 0 || lines.length !== 2) throw new Error(`${cmdline(argv)}: ${res.stderr.trim() || `exit status ${res.code}`}`)
+  let links: { addr_info?: { local?: string }[] }[], routes: unknown
+  try {
+    links = JSON.parse(lines[0])
+    routes = JSON.parse(lines[1])
+  } catch (e) {
+    throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
+  }
+  const addrs = links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean)
+  return { addrs, routes: parseKernelRoutes(routes, 4) }
 }
 
 /**
@@ -18,11 +40,24 @@ export function batchStep(batch: string): Step {
   return { argv: ['ip', '-force', '-batch', '-'], input: batch }
 }
 
-/** Apply; returns the error text of the failed lines, or undefined when all went in. */
-export async function applyBatch(batch: string): Promise<string | undefined> {
-  if (batch === '') return undefined
+/** A batch's `ip` already started, waiting for its lines (see startPiped). */
+export type PreparedBatch = Promise<(input: string) => Promise<RunResult>>
+
+export function prepareBatch(): PreparedBatch {
+  return startPiped(batchStep('').argv, { nothrow: true })
+}
+
+/**
+ * Apply, through `prepared` when given (which is then used up, even for an empty batch); returns
+ * the error text of the failed lines, or undefined when all went in.
+ */
+export async function applyBatch(batch: string, prepared?: PreparedBatch): Promise<string | undefined> {
+  if (batch === '') {
+    if (prepared) await (await prepared)('')
+    return undefined
+  }
   const step = batchStep(batch)
-  const res = await run(step.argv, { input: step.input, nothrow: true })
+  const res = prepared ? await (await prepared)(batch) : await run(step.argv, { input: step.input, nothrow: true })
   if (res.code === 0) return undefined
   const why = res.stderr.trim().split('\n').slice(0, 6).join('; ') || `exit status ${res.code}`
   return `${cmdline(step.argv)}: ${why}`

@@ -7,7 +7,7 @@ import { parseLease, peerProblem } from './lease.ts'
 import type { NetworkConfig } from './netconfig.ts'
 import { sameCidr, type Cidr, type Family } from './cidr.ts'
 import { defaultMetric, managedRoutes, planRoutes, planSummary, type DesiredRoute, type KernelRoute, type RoutePlan } from './route-plan.ts'
-import { readRoutes, applyBatch } from './route-kernel.ts'
+import { readRoutes, applyBatch, type PreparedBatch } from './route-kernel.ts'
 import { log, warn, errText } from './log.ts'
 
 export interface NodeView {
@@ -123,7 +123,11 @@ export class RouteSyncer {
   /** managed kernel routes by destination, as the last batch left them; undefined = read the kernel */
   private model?: Map<string, KernelRoute[]>
   private lastError = ''
-  constructor(private readonly node: NodeView) {}
+  /** @param prepared an `ip -batch` already started for the first sync (prepareBatch) */
+  constructor(
+    private readonly node: NodeView,
+    private prepared?: PreparedBatch,
+  ) {}
 
   /**
    * Plan and apply; one log line when something changed. Returns false when a line failed.
@@ -135,14 +139,17 @@ export class RouteSyncer {
     const want = partial ? desired.filter((d) => touched.has(d.dst.text)) : desired
     const managed = partial ? [...touched].flatMap((t) => this.model!.get(t) ?? []) : await readManaged(this.node, kernel)
     const plan = planRoutes(want, managed, this.node.iface)
+    const prepared = this.prepared
+    this.prepared = undefined
     if (plan.batch === '') {
+      if (prepared) await applyBatch('', prepared)
       if (!partial) this.model = byDst(managed)
       this.lastError = ''
       return true
     }
     const model = this.model
     this.model = undefined
-    const err = await applyBatch(plan.batch)
+    const err = await applyBatch(plan.batch, prepared)
     log(`routes: ${planSummary(plan)} (${desired.length} peer routes)${err ? ', with errors' : ''}`)
     // The same failure every resync (a peer whose gateway is not on-link) is said once.
     if (err && err !== this.lastError) warn(err)

@@ -1,7 +1,9 @@
 // The one place that runs commands. Every shell command goes through zx (bash, each argument
 // quoted); callers pass argv arrays, never strings, so nothing from the network or from a config
 // file can reach a shell unquoted. Failures name the command line that failed.
-import { $, useBash, quote } from 'zx/core'
+// zx is loaded on the first command, not when a bundle starts: its ~9 ms load then overlaps what
+// the caller started first (weft-routes sends its etcd reads before its first command).
+import type * as Zx from 'zx/core'
 
 export type Argv = readonly string[]
 
@@ -29,21 +31,26 @@ export class CommandError extends Error {
   }
 }
 
-let ready = false
-function init(): void {
-  if (ready) return
+let zx: Promise<typeof Zx> | undefined
+/** zx, loaded once; call early to start loading it in the background. */
+export function loadZx(): Promise<typeof Zx> {
   // zx silently falls back to /bin/sh without bash, and its $'..' quoting breaks under dash.
-  useBash()
-  ready = true
+  return (zx ??= import('zx/core').then((m) => (m.useBash(), m)))
 }
 
 /** A command line as an operator would type it (used by --dry-run and in error messages). */
 export function cmdline(argv: Argv): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : quote(a))).join(' ')
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : ansiQuote(a))).join(' ')
+}
+
+/** bash's $'...' quoting, the form zx itself uses: control characters stay visible. */
+function ansiQuote(a: string): string {
+  const esc: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\0': '\\0' }
+  return `$'${a.replace(/[\\'\f\n\r\t\v\0]/g, (c) => esc[c])}'`
 }
 
 export async function run(argv: Argv, opts: RunOpts = {}): Promise<RunResult> {
-  init()
+  const { $ } = await loadZx()
   for (const a of argv) {
     // zx turns undefined/null into the words "undefined"/"null": refuse them loudly instead.
     if (typeof a !== 'string') throw new Error(`internal error: non-string argument in ${JSON.stringify(argv)}`)
@@ -62,6 +69,23 @@ export async function run(argv: Argv, opts: RunOpts = {}): Promise<RunResult> {
   const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
   if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
   return res
+}
+
+/**
+ * Start a command now and give its stdin later: its fork and exec overlap whatever runs
+ * meanwhile (the route syncer starts its first batch while etcd's reply is on the way).
+ * `finish('')` closes stdin at once, for a batch that turned out empty.
+ */
+export async function startPiped(argv: Argv, opts: Omit<RunOpts, 'input'> = {}): Promise<(input: string) => Promise<RunResult>> {
+  const { $ } = await loadZx()
+  const p = $({ quiet: true, nothrow: true, verbose: false, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, env: opts.env ?? process.env })`${argv}`
+  return async (input) => {
+    p.stdin.end(input)
+    const out = await p
+    const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
+    if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
+    return res
+  }
 }
 
 /** Run and parse stdout as JSON (stderr is kept apart: one warning there must not break parsing). */

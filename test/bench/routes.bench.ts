@@ -3,8 +3,12 @@
 // "switch" netns holding etcd (172.16.255.254), so every `via 172.16.x.y` is on-link.
 // For 1000 and 5000 synthetic host-gw leases (10.0.0.0/8, /24 subnets) it prints medians of:
 //   floor  = one `etcdctl get --prefix` of the keys + one raw `ip -batch` of the same routes
+//   bare   = test/bench/bare-sync.cjs: the least any Node process can do for the same sync (a
+//            BASELINE, no library, no checks), from spawn to exit; it shows Node's own share
 //   once   = `weft-routes --once` from spawn to exit (all routes in the kernel)
 //   daemon = `weft-routes` from spawn to its "routes: N added" line (batch applied)
+// NODE_EXTRA_CA_CERTS, when set (as on these workstations), makes every Node start-up read a CA
+// bundle (~30 ms here): it is removed from the environment of everything timed.
 // then, at 5000 peers with the daemon running, the latency from a lease put to its route
 // appearing (`ip monitor route`), 50 times, and the daemon's peak RSS (VmHWM).
 import { spawn, spawnSync } from 'node:child_process'
@@ -47,6 +51,10 @@ async function helper(endpoint: string): Promise<void> {
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5)
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    delete process.env.NODE_EXTRA_CA_CERTS
+    console.log('(NODE_EXTRA_CA_CERTS removed from the timed processes\' environment: it adds ~30 ms to every Node start-up)')
+  }
   const scope = new Scope()
   try {
     const node = scope.ns('bn')
@@ -101,6 +109,7 @@ async function main(): Promise<void> {
       await call({ op: 'load', from: 2, n })
       const batch = Array.from({ length: n }, (_, k) => peer(k + 2)).map((x) => `route replace ${x.dst} via ${x.gw} dev veth0\n`).join('')
       const floor: number[] = []
+      const bare: number[] = []
       const once: number[] = []
       const daemon: number[] = []
       for (let r = 0; r < runs; r++) {
@@ -108,6 +117,9 @@ async function main(): Promise<void> {
         const read = time(['ip', 'netns', 'exec', node, 'etcdctl', '--endpoints', etcd.endpoint, 'get', '--prefix', `${P}/subnets/`])
         floor.push(read + time(['ip', 'netns', 'exec', node, 'ip', '-batch', '-'], batch))
         if (count() !== n) throw new Error('floor batch did not install every route')
+        flush()
+        bare.push(time(['ip', 'netns', 'exec', node, 'node', fileURLToPath(new URL('bare-sync.cjs', import.meta.url)), etcd.endpoint, P, 'veth0']))
+        if (count() !== n) throw new Error(`bare-sync installed ${count()} of ${n} routes`)
         flush()
         once.push(time(['ip', 'netns', 'exec', node, dist('weft-routes'), ...syncArgs, '--once']))
         if (count() !== n) throw new Error(`--once installed ${count()} of ${n} routes`)
@@ -118,7 +130,9 @@ async function main(): Promise<void> {
         await stop(d.p)
       }
       const f = median(floor)
-      rows.push(`${n} peers: floor ${f.toFixed(0)} ms | --once ${median(once).toFixed(0)} ms (${(median(once) / f).toFixed(2)}x) | daemon ${median(daemon).toFixed(0)} ms (${(median(daemon) / f).toFixed(2)}x)`)
+      const b = median(bare)
+      const vs = (x: number) => `${x.toFixed(0)} ms (${(x / f).toFixed(2)}x floor, ${(x / b).toFixed(2)}x bare)`
+      rows.push(`${n} peers: floor ${f.toFixed(0)} ms | bare Node ${b.toFixed(0)} ms (${(b / f).toFixed(2)}x floor) | --once ${vs(median(once))} | daemon ${vs(median(daemon))}`)
       console.log(rows.at(-1))
     }
 
