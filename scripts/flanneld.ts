@@ -14,7 +14,8 @@ import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
 import { Part, bundlePath } from './lib/supervise.ts'
 import { serveHealth } from './lib/healthz.ts'
 import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/etcd-flags.ts'
-import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
+import type { NetworkConfig } from './lib/netconfig.ts'
+import { waitForConfig } from './lib/config-wait.ts'
 
 const VERSION = 'v0.1.0-weft'
 
@@ -90,10 +91,11 @@ async function main(): Promise<void> {
     return args
   }
   const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile]
-  const loadConfig = async () => {
-    const kv = await etcdFromFlags(f).get(`${f['etcd-prefix']}/config`)
-    if (!kv) throw new Error('flannel config not found in etcd store')
-    const cfg = parseNetworkConfig(kv.value)
+  // The writer has read the config already; read again here, it may be briefly out of reach
+  // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.
+  const loadConfig = async (signal?: AbortSignal) => {
+    const cfg = await waitForConfig(etcdFromFlags(f), f['etcd-prefix'], signal)
+    if (!cfg) return undefined
     // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
     // reads the same config and programs the peers on it.
     if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw and vxlan only)`)
@@ -107,9 +109,11 @@ async function main(): Promise<void> {
   let ready = false
   const parts: Part[] = []
   let stopping = false
+  const stopped = new AbortController()
   const stopAll = async (why: string, code = 0) => {
     if (stopping) return
     stopping = true
+    stopped.abort()
     log(`${why}: stopping`)
     await Promise.all(parts.map((p) => p.stop()))
     health?.close()
@@ -155,10 +159,10 @@ async function main(): Promise<void> {
   writer.start()
 
   async function startOthers(): Promise<void> {
-    const cfg = await loadConfig()
+    const cfg = await loadConfig(stopped.signal)
     // A SIGTERM that came while the config was read: stopAll has already taken the list of parts
     // to stop, so a part started now would outlive us.
-    if (stopping) return
+    if (stopping || !cfg) return
     if (f['ip-masq'] || f['iptables-forward-rules']) {
       const masq = new Part({ name: 'weft-masq', args: masqArgs(cfg) }, (why) => void stopAll(why))
       parts.push(masq)
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
  * --dry-run: each part's own --dry-run, in the daemon's order. The writer's plan says which subnet
  * it would take; the masquerade installer and the route syncer are then shown that subnet.
  */
-async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) => string[]; routesArgs: string[]; loadConfig: () => Promise<NetworkConfig>; masq: boolean }): Promise<void> {
+async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) => string[]; routesArgs: string[]; loadConfig: () => Promise<NetworkConfig | undefined>; masq: boolean }): Promise<void> {
   const show = (name: string, args: string[]) => {
     process.stdout.write(`# ${name} --dry-run\n`)
     const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
@@ -194,7 +198,7 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   const network6 = /^FLANNEL_IPV6_NETWORK=(\S+)$/m.exec(plan)?.[1]
   const subnet6 = /^FLANNEL_IPV6_SUBNET=(\S+)$/m.exec(plan)?.[1]
   const given = [`--network=${network}`, `--subnet=${subnet}`, ...(network6 && subnet6 ? [`--ipv6-network=${network6}`, `--ipv6-subnet=${subnet6}`] : [])]
-  const cfg = await o.loadConfig()
+  const cfg = (await o.loadConfig())!
   if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
   show('weft-routes', [...o.routesArgs, ...given])
 }

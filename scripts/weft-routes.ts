@@ -9,8 +9,8 @@ import { log, warn, die, errText } from './lib/log.ts'
 import { parseCidr, type Cidr } from './lib/cidr.ts'
 import { parseSubnetEnv } from './lib/subnet-env.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
-import type { EtcdClient } from './lib/etcd.ts'
-import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
+import type { NetworkConfig } from './lib/netconfig.ts'
+import { waitForConfig } from './lib/config-wait.ts'
 import { showPlan } from './lib/sh.ts'
 import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes } from './lib/route-kernel.ts'
 import { PeerRegistry, sleep } from './lib/route-peers.ts'
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   // etcd works while zx loads), then the interface's addresses and, used by the first sync if
   // still fresh, the kernel's IPv4 routes.
   const registry = new PeerRegistry(client, f['etcd-prefix'])
-  const etcdRead = Promise.all([everySecond(() => loadConfig(client, f['etcd-prefix']), stop.signal), everySecond(() => registry.relist(), stop.signal)])
+  const etcdRead = Promise.all([waitForConfig(client, f['etcd-prefix'], stop.signal, { unreachable: false }).then((c) => c ?? process.exit(0)), everySecond(() => registry.relist(), stop.signal)])
   const start = await readIfaceAndRoutes(iface)
   if (!start.addrs) die(`--iface ${iface}: no such interface`)
   // The first sync's ip, forked now (small heap, cheap fork) rather than after planning.
@@ -187,17 +187,6 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
     die(errText(e))
   }
   return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: out.ipv6Network ?? env.ipv6Networks[0], ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet }
-}
-
-async function loadConfig(client: EtcdClient, prefix: string): Promise<NetworkConfig> {
-  const key = `${prefix.replace(/\/+$/, '')}/config`
-  const kv = await client.get(key)
-  if (!kv) die(`flannel config not found in etcd store (${key}). Did you create your config using etcdv3 API?`)
-  try {
-    return parseNetworkConfig(kv.value)
-  } catch (e) {
-    die(`${key}: ${errText(e)}`)
-  }
 }
 
 /** Retry fn every second while etcd cannot be reached (flannel waits the same way at start). */

@@ -6,7 +6,8 @@ import { log, die, errText } from './lib/log.ts'
 import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/cidr.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
 import { EtcdClient, UnreachableError } from './lib/etcd.ts'
-import { parseNetworkConfig, type NetworkConfig } from './lib/netconfig.ts'
+import type { NetworkConfig } from './lib/netconfig.ts'
+import { waitForConfig } from './lib/config-wait.ts'
 import { acquireLease, LEASE_TTL } from './lib/lease-acquire.ts'
 import { keepLease } from './lib/subnet-renew.ts'
 import { DryRunRegistry } from './lib/subnet-dryrun.ts'
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
   const ifMtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
   const etcd = etcdFromFlags(f)
   const prefix = f['etcd-prefix']
-  const cfg = await loadConfig(etcd, prefix, stop.signal)
+  const cfg = await waitForConfig(etcd, prefix, stop.signal)
+  if (!cfg) process.exit(0) // SIGTERM while waiting
   const publicIpv6 = cfg.enableIPv6 ? ipv6Public(f['public-ipv6'], cfg) : undefined
   const mtu = backendMtu(cfg.backend, ifMtu)
   // vxlan: the device comes first, as in flannel's RegisterNetwork: its MAC is the lease's VtepMAC.
@@ -134,31 +136,6 @@ async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ sp
   const mac = await ensureDevice(spec, f['dry-run'], log)
   log(`vxlan device ${spec.name}: VNI ${spec.vni}, port ${spec.port}, MTU ${spec.mtu}, MAC ${mac}, on ${spec.dev} (${spec.local})`)
   return { spec, mac }
-}
-
-/** Read <prefix>/config, waiting (and saying so) while etcd is unreachable or the config is missing or bad. */
-async function loadConfig(etcd: EtcdClient, prefix: string, signal: AbortSignal): Promise<NetworkConfig> {
-  const key = `${prefix.replace(/\/+$/, '')}/config`
-  let last = ''
-  let since = Date.now()
-  for (;;) {
-    let msg: string
-    try {
-      const kv = await etcd.get(key)
-      if (kv) return parseNetworkConfig(kv.value)
-      msg = `flannel config not found in etcd store (${key}). Did you create your config using etcdv3 API? Retrying every second.`
-    } catch (e) {
-      msg = e instanceof UnreachableError ? `waiting for etcd: ${errText(e)}; retrying every second` : `Couldn't fetch network config: ${errText(e)}; retrying every second`
-    }
-    // One line per change of state, and a reminder every 30 s, not a line a second.
-    if (msg !== last || Date.now() - since > 30_000) {
-      log(msg)
-      last = msg
-      since = Date.now()
-    }
-    if (signal.aborted) process.exit(0)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
 }
 
 /** Retry fn every second while etcd is unreachable; any other error is fatal (as in flannel). */

@@ -38,23 +38,38 @@ export class Part {
     const argv = [bundlePath(this.spec.name), ...this.spec.args]
     this.startedAt = Date.now()
     // Secrets travel in the environment, never in argv (visible in ps): see etcd-flags.ts.
-    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
+    let child: ChildProcess
+    try {
+      child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
+    } catch (e) {
+      // Some failures (E2BIG, EINVAL) throw here instead of emitting 'error'.
+      return this.died(null, null, (e as Error).message)
+    }
     this.child = child
-    log(`started ${this.spec.name} (pid ${child.pid})`)
+    if (child.pid !== undefined) log(`started ${this.spec.name} (pid ${child.pid})`)
     createInterface({ input: child.stdout! }).on('line', (l) => this.spec.onLine?.(l))
-    child.on('error', (e) => log(`${this.spec.name}: ${e.message}`))
-    child.on('exit', (code, signal) => {
-      this.child = undefined
-      if (this.stopping) return
-      const verdict = this.spec.onExit?.(code, signal) ?? 'restart'
-      if (verdict === 'stop-all') return this.stopAll(`${this.spec.name} exited (code ${code})`)
-      if (verdict === 'done') return log(`${this.spec.name} finished (code ${code})`)
-      // A part that ran for a minute has recovered: start its backoff over.
-      if (Date.now() - this.startedAt > 60_000) this.backoffMs = 1000
-      log(`${this.spec.name} died (${signal ?? `exit ${code}`}); restarting in ${this.backoffMs / 1000}s`)
-      this.timer = setTimeout(() => this.start(), this.backoffMs)
-      this.backoffMs = Math.min(this.backoffMs * 2, 30_000)
+    child.on('error', (e) => {
+      log(`${this.spec.name}: ${e.message}`)
+      // A spawn that failed (EAGAIN, ENOMEM, a bundle gone) emits 'error' and never 'exit'.
+      if (child.pid === undefined && this.child === child) this.died(null, null, e.message)
     })
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.died(code, signal)
+    })
+  }
+
+  private died(code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
+    this.child = undefined
+    if (this.stopping) return
+    const verdict = spawnError ? 'restart' : (this.spec.onExit?.(code, signal) ?? 'restart')
+    if (verdict === 'stop-all') return this.stopAll(`${this.spec.name} exited (code ${code})`)
+    if (verdict === 'done') return log(`${this.spec.name} finished (code ${code})`)
+    // A part that ran for a minute has recovered: start its backoff over.
+    if (Date.now() - this.startedAt > 60_000) this.backoffMs = 1000
+    const why = spawnError ? `could not start: ${spawnError}` : `died (${signal ?? `exit ${code}`})`
+    log(`${this.spec.name} ${why}; restarting in ${this.backoffMs / 1000}s`)
+    this.timer = setTimeout(() => this.start(), this.backoffMs)
+    this.backoffMs = Math.min(this.backoffMs * 2, 30_000)
   }
 
   get running(): boolean {

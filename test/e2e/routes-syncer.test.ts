@@ -208,3 +208,22 @@ test('etcd unreachable at start: --once waits and says so, then proceeds', async
   assert.match(text, /routes: 0 added, 0 replaced, 1 removed/)
   assert.ok(!has('10.244.12.0/24 via 192.168.50.52'))
 })
+
+test('network config missing at start: --once waits and says so (as flannel), then routes once it is put', async () => {
+  const cfg = etcdctl(etcd.endpoint, ['get', '--print-value-only', `${P}/config`], { netns: sw }).stdout.trim()
+  assert.equal(etcdctl(etcd.endpoint, ['del', `${P}/config`], { netns: sw }).code, 0)
+  put('10.244.13.0-24', lease('192.168.50.53'))
+  const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
+  let text = ''
+  p.stderr!.on('data', (d) => (text += d))
+  await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 5000)
+  await new Promise((r) => setTimeout(r, 1500))
+  assert.equal(p.exitCode, null, text)
+  assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
+  assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
+  assert.equal(etcdctl(etcd.endpoint, ['put', `${P}/config`, cfg], { netns: sw }).code, 0)
+  const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
+  assert.equal(code, 0, text)
+  assert.ok(has('10.244.13.0/24 via 192.168.50.53'), text)
+  del('10.244.13.0-24')
+})

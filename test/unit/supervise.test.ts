@@ -1,0 +1,54 @@
+// lib/supervise.ts Part, with real child processes. A spawn that fails outright (here E2BIG: an
+// environment value over the kernel's 128 KiB limit for one string) emits 'error' and never
+// 'exit'; the part must still be restarted with backoff, and stop() must cancel that restart.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Part } from '../../scripts/lib/supervise.ts'
+
+async function withLog<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
+  const lines: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((s: string | Uint8Array) => (lines.push(String(s)), true)) as typeof process.stderr.write
+  try {
+    return await fn(lines)
+  } finally {
+    process.stderr.write = write
+  }
+}
+
+test('a part whose spawn fails (E2BIG) is restarted with backoff, and stop() cancels the next try', async () => {
+  await withLog(async (lines) => {
+    const stops: string[] = []
+    const p = new Part({ name: 'weft-nothing', args: [], env: { WEFT_TEST_HUGE: 'x'.repeat(200_000) } }, (why) => stops.push(why))
+    p.start()
+    const failures = () => lines.filter((l) => /weft-nothing could not start: .*E2BIG/.test(l))
+    for (let i = 0; i < 50 && failures().length < 1; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.match(failures()[0] ?? '', /restarting in 1s/, lines.join(''))
+    await new Promise((r) => setTimeout(r, 1300))
+    assert.equal(failures().length, 2, lines.join(''))
+    assert.match(failures()[1], /restarting in 2s/)
+    assert.equal(p.running, false)
+    await p.stop()
+    await new Promise((r) => setTimeout(r, 2300))
+    assert.equal(failures().length, 2, 'no try after stop()')
+    assert.deepEqual(stops, [])
+    assert.ok(!lines.some((l) => /started weft-nothing/.test(l)), 'a spawn that failed is not said to have started')
+  })
+})
+
+test('a part that exits is restarted, one that exits 0 with stop-all ends the daemon', async () => {
+  await withLog(async (lines) => {
+    const stops: string[] = []
+    // bundlePath() is beside process.argv[1]: no such bundle, so node itself exits 1.
+    const p = new Part({ name: 'weft-no-such-bundle', args: [] }, (why) => stops.push(why))
+    p.start()
+    for (let i = 0; i < 100 && !lines.some((l) => /died \(exit 1\); restarting in 1s/.test(l)); i++) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(lines.some((l) => /started weft-no-such-bundle \(pid \d+\)/.test(l)), lines.join(''))
+    assert.ok(lines.some((l) => /weft-no-such-bundle died \(exit 1\); restarting in 1s/.test(l)), lines.join(''))
+    await p.stop()
+    const q = new Part({ name: 'weft-no-such-bundle', args: [], onExit: () => 'stop-all' }, (why) => stops.push(why))
+    q.start()
+    for (let i = 0; i < 100 && !stops.length; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(stops, ['weft-no-such-bundle exited (code 1)'])
+  })
+})
