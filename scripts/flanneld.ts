@@ -36,7 +36,7 @@ const SPEC = {
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
   'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
-  'ip-blackhole-route': { type: 'bool', help: 'not supported by weft yet' },
+  'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
   'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
   'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
   'kube-annotation-prefix': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'prefix' },
@@ -57,9 +57,6 @@ async function main(): Promise<void> {
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
   if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
-  for (const k of ['ip-blackhole-route'] as const) {
-    if (f[k]) die(`--${k} is not supported by weft yet (see README, "Not there yet")`)
-  }
   if (f['public-ip']) parseIp(f['public-ip'], 4)
   if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
@@ -90,7 +87,7 @@ async function main(): Promise<void> {
     if (prev?.ipv6Networks[0] && prev.ipv6Subnet) args.push(`--prev-ipv6-network=${prev.ipv6Networks[0].text}`, `--prev-ipv6-subnet=${prev.ipv6Subnet.text}`)
     return args
   }
-  const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile]
+  const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile, ...(f['ip-blackhole-route'] ? ['--ip-blackhole-route'] : [])]
   // The writer has read the config already; read again here, it may be briefly out of reach
   // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.
   const loadConfig = async (signal?: AbortSignal) => {

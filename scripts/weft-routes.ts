@@ -26,6 +26,7 @@ const spec = {
   network: { type: 'string', help: 'the cluster network (overrides FLANNEL_NETWORK of --subnet-file)', arg: 'cidr' },
   'ipv6-subnet': { type: 'string', help: 'our own IPv6 subnet (overrides FLANNEL_IPV6_SUBNET; with --ipv6-network)', arg: 'cidr' },
   'ipv6-network': { type: 'string', help: 'the IPv6 cluster network (overrides FLANNEL_IPV6_NETWORK; with --ipv6-subnet)', arg: 'cidr' },
+  'ip-blackhole-route': { type: 'bool', help: 'keep a blackhole route (metric 10000) for our own subnet(s), re-added by every full resync' },
   resync: { type: 'int', default: 10, help: 'seconds between full resyncs (kernel re-read, registry re-list)', arg: 'seconds' },
   once: { type: 'bool', help: 'one full sync, then exit (status 1 if a route could not be written)' },
   'dry-run': { type: 'bool', help: 'print the ip -batch plan of one sync and change nothing' },
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   const prepared = f['dry-run'] ? undefined : prepareBatch()
   const readAt = Date.now()
   const [cfg] = await etcdRead
-  const node = nodeView(f['etcd-prefix'], iface, cfg, local, start.addrs)
+  const node = { ...nodeView(f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'] }
   if (cfg.backend.type === 'vxlan') {
     if (prepared) await applyBatch('', prepared) // host-gw's, not needed: let it exit
     return await vxlanMain(f, node, registry, stop.signal)

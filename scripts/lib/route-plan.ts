@@ -39,6 +39,8 @@ export interface RoutePlan {
   replaced: number
   removed: number
   unchanged: number
+  /** blackhole routes of our own subnets added (--ip-blackhole-route) */
+  blackholes?: number
 }
 
 /** The metric the kernel gives a route added without one: 0 for IPv4, 1024 for IPv6. */
@@ -136,5 +138,5 @@ function delLine(r: KernelRoute): string {
 
 /** "3 added, 1 replaced, 2 removed" for the one log line per applied batch. */
 export function planSummary(p: RoutePlan): string {
-  return `${p.added} added, ${p.replaced} replaced, ${p.removed} removed`
+  return `${p.added} added, ${p.replaced} replaced, ${p.removed} removed${p.blackholes ? `, ${p.blackholes} blackhole route${p.blackholes > 1 ? 's' : ''} added` : ''}`
 }

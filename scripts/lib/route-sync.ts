@@ -8,6 +8,7 @@ import type { NetworkConfig } from './netconfig.ts'
 import { sameCidr, type Cidr, type Family } from './cidr.ts'
 import { defaultMetric, managedRoutes, planRoutes, planSummary, type DesiredRoute, type KernelRoute, type RoutePlan } from './route-plan.ts'
 import { readRoutes, applyBatch, type PreparedBatch } from './route-kernel.ts'
+import { blackholeLines } from './route-blackhole.ts'
 import { log, warn, errText } from './log.ts'
 
 export interface NodeView {
@@ -20,6 +21,8 @@ export interface NodeView {
   own: Cidr[]
   /** the external interface's addresses: a lease naming one of them is this node's */
   localIps: string[]
+  /** --ip-blackhole-route: keep a blackhole route for each own subnet (route-blackhole.ts) */
+  blackhole?: boolean
 }
 
 interface Verdict {
@@ -102,14 +105,24 @@ export class DesiredRoutes {
 
 /** Read the kernel and plan; no change made. */
 export async function planSync(node: NodeView, desired: DesiredRoute[], kernel?: KernelRoute[]): Promise<RoutePlan> {
-  return planRoutes(desired, await readManaged(node, kernel), node.iface)
+  return (await planFull(node, desired, kernel)).plan
 }
 
-/** The managed routes, from `kernel` when the caller has just read it, else from the kernel. */
-async function readManaged(node: NodeView, kernel?: KernelRoute[]): Promise<KernelRoute[]> {
+/**
+ * A full sync's plan, against `kernel` when the caller has just read it, else the kernel read
+ * now: every peer route, and with --ip-blackhole-route the blackhole route of each own subnet.
+ */
+async function planFull(node: NodeView, desired: readonly DesiredRoute[], kernel?: KernelRoute[]): Promise<{ plan: RoutePlan; managed: KernelRoute[] }> {
   const families = [...new Set(node.networks.map((n) => n.family))]
   const actual = kernel ?? (await Promise.all(families.map((f) => readRoutes(f)))).flat()
-  return managedRoutes(actual, { networks: node.networks, own: node.own })
+  const managed = managedRoutes(actual, { networks: node.networks, own: node.own })
+  const plan = planRoutes(desired, managed, node.iface)
+  if (node.blackhole) {
+    const lines = blackholeLines(actual, node.own)
+    plan.batch += lines.map((l) => l + '\n').join('')
+    plan.blackholes = lines.length
+  }
+  return { plan, managed }
 }
 
 /**
@@ -137,8 +150,11 @@ export class RouteSyncer {
     const partial = !full && this.model !== undefined && touched !== undefined
     if (partial && touched.size === 0) return true
     const want = partial ? desired.filter((d) => touched.has(d.dst.text)) : desired
-    const managed = partial ? [...touched].flatMap((t) => this.model!.get(t) ?? []) : await readManaged(this.node, kernel)
-    const plan = planRoutes(want, managed, this.node.iface)
+    let managed: KernelRoute[], plan: RoutePlan
+    if (partial) {
+      managed = [...touched].flatMap((t) => this.model!.get(t) ?? [])
+      plan = planRoutes(want, managed, this.node.iface)
+    } else ({ managed, plan } = await planFull(this.node, want, kernel))
     const prepared = this.prepared
     this.prepared = undefined
     if (plan.batch === '') {

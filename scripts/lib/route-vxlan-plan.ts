@@ -29,6 +29,8 @@ export interface VxlanPlan {
   added: number
   changed: number
   removed: number
+  /** blackhole routes of our own subnet added (--ip-blackhole-route) */
+  blackholes?: number
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/

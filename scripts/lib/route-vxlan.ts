@@ -9,6 +9,8 @@ import { run, runJson, cmdline, type Step } from './sh.ts'
 import { log, warn, errText } from './log.ts'
 import { parseVxlanKernel, planVxlan, vxlanPeer, type VxlanPeer, type VxlanPlan } from './route-vxlan-plan.ts'
 import type { NodeView } from './route-sync.ts'
+import { parseKernelRoutes } from './route-plan.ts'
+import { blackholeLines } from './route-blackhole.ts'
 
 /** The device name and VNI from the network config (flannel's defaults). */
 export function vxlanDev(raw: Record<string, unknown>): { dev: string; vni: number } {
@@ -56,12 +58,19 @@ export class VxlanPeers {
 }
 
 export async function planVxlanSync(node: NodeView, dev: string, peers: VxlanPeer[]): Promise<VxlanPlan> {
-  const [neigh, fdb, routes] = await Promise.all([
+  const [neigh, fdb, routes, blackholes] = await Promise.all([
     runJson(['ip', '-4', '-j', 'neigh', 'show', 'dev', dev]),
     runJson(['bridge', '-j', 'fdb', 'show', 'dev', dev]),
     runJson(['ip', '-4', '-j', 'route', 'show', 'dev', dev]),
+    node.blackhole ? runJson(['ip', '-4', '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']) : [],
   ])
-  return planVxlan(peers, parseVxlanKernel(neigh, fdb, routes, node.networks[0], node.own[0]), dev)
+  const plan = planVxlan(peers, parseVxlanKernel(neigh, fdb, routes, node.networks[0], node.own[0]), dev)
+  if (node.blackhole) {
+    const lines = blackholeLines(parseKernelRoutes(blackholes, 4), node.own)
+    plan.ipBatch += lines.map((l) => l + '\n').join('')
+    plan.blackholes = lines.length
+  }
+  return plan
 }
 
 /** The plan as steps (for --dry-run and for applying): fdb first, so a route never points at a MAC with no remote. */
@@ -85,7 +94,8 @@ export class VxlanSyncer {
       if (res.code !== 0) errs.push(`${cmdline(s.argv)}: ${res.stderr.trim().split('\n').slice(0, 6).join('; ') || `exit status ${res.code}`}`)
     }
     const err = errs.join(' | ')
-    if (plan.ipBatch || plan.bridgeBatch) log(`vxlan: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed (${peers.length} peers)${err ? ', with errors' : ''}`)
+    const bh = plan.blackholes ? `, ${plan.blackholes} blackhole route added` : ''
+    if (plan.ipBatch || plan.bridgeBatch) log(`vxlan: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${peers.length} peers)${err ? ', with errors' : ''}`)
     if (err && err !== this.lastError) warn(err)
     this.lastError = err
     return !err

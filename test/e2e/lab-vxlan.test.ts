@@ -30,7 +30,8 @@ async function entries(n: LabNode, peer: string): Promise<string[]> {
 before(async () => {
   await lab.up()
   for (let i = 0; i < 3; i++) await lab.addNode()
-  for (const n of lab.nodes) lab.startFlanneld(n)
+  // The third node, which gets no pod, also keeps a blackhole route for its subnet.
+  for (const n of lab.nodes) lab.startFlanneld(n, n === lab.nodes[2] ? ['--ip-blackhole-route'] : [])
   for (const n of lab.nodes) await lab.waitReady(n)
   for (const n of lab.nodes.slice(0, 2)) await lab.addPod(n)
 })
@@ -67,6 +68,17 @@ test('vxlan: every node holds neigh, fdb and onlink route for each peer', async 
       await lab.until(`${n.name}'s entries for ${m.name}`, async () => JSON.stringify(await entries(n, net(m))) === JSON.stringify(want), 10000)
     }
   }
+})
+
+test('vxlan: flanneld --ip-blackhole-route -> blackhole <own subnet> metric 10000 on that node only; its pod addresses are not routed out', async () => {
+  const blackholes = async (n: LabNode) => (JSON.parse((await run(['ip', '-n', n.ns, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole'])).stdout) as { dst: string; metric?: number }[]).map((r) => `${r.dst} metric ${r.metric ?? 0}`)
+  const [a, , c] = lab.nodes
+  await lab.until("the third node's blackhole route", async () => (await blackholes(c)).length > 0, 15000)
+  assert.deepEqual(await blackholes(c), [`${net(c)} metric 10000`])
+  assert.deepEqual(await blackholes(a), [])
+  const get = await run(['ip', '-n', c.ns, 'route', 'get', net(c).replace(/\.0\//, '.9/').split('/')[0]], { nothrow: true })
+  assert.notEqual(get.code, 0, `routed: ${get.stdout}`)
+  assert.match(get.stderr, /Invalid argument/, 'the kernel answers a blackhole lookup with EINVAL (no route at all would be "unreachable")')
 })
 
 test('vxlan: a pod reaches a pod on another node with its own address, the outside host masqueraded', async () => {

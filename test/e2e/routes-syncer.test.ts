@@ -227,3 +227,45 @@ test('network config missing at start: --once waits and says so (as flannel), th
   assert.ok(has('10.244.13.0/24 via 192.168.50.53'), text)
   del('10.244.13.0-24')
 })
+
+test('--ip-blackhole-route: our subnet gets blackhole metric 10000, the bridge route still wins, an unrouted pod address is dropped here, not sent out', async () => {
+  const blackholes = () => (JSON.parse(must(['ip', '-n', node, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']).stdout) as { dst: string; metric?: number }[]).map((r) => `${r.dst} metric ${r.metric ?? 0}`)
+  // A default route inside the node namespace: without the blackhole, an address of our subnet
+  // that no route covers would leave that way.
+  must(['ip', '-n', node, 'route', 'add', 'default', 'via', '192.168.50.100'])
+  try {
+    const r = syncer(['--once', '--ip-blackhole-route'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /1 blackhole route added/)
+    assert.deepEqual(blackholes(), ['10.244.1.0/24 metric 10000'])
+    // The bridge's own route (cni0, metric 0) still carries the subnet's traffic.
+    assert.match(must(['ip', '-n', node, 'route', 'get', '10.244.1.5']).stdout, /dev cni0/)
+    // A second run finds it and adds nothing.
+    const again = syncer(['--once', '--ip-blackhole-route'])
+    assert.equal(again.status, 0, again.stderr)
+    assert.doesNotMatch(again.stderr, /blackhole route added/)
+    assert.deepEqual(blackholes(), ['10.244.1.0/24 metric 10000'])
+    // Without the bridge route (cni0 without its address), the blackhole catches the subnet.
+    must(['ip', '-n', node, 'addr', 'del', '10.244.1.1/24', 'dev', 'cni0'])
+    try {
+      const get = inNs(node, ['ip', 'route', 'get', '10.244.1.5'])
+      assert.notEqual(get.code, 0, `routed: ${get.stdout}`)
+      assert.match(get.stderr, /Invalid argument/, 'a blackhole lookup fails with EINVAL')
+    } finally {
+      must(['ip', '-n', node, 'addr', 'add', '10.244.1.1/24', 'dev', 'cni0'])
+    }
+    // Deleted by hand: the next run puts it back; without the flag nothing is added.
+    must(['ip', '-n', node, 'route', 'del', 'blackhole', '10.244.1.0/24', 'metric', '10000'])
+    const off = syncer(['--once'])
+    assert.equal(off.status, 0, off.stderr)
+    assert.deepEqual(blackholes(), [])
+    const back = syncer(['--once', '--ip-blackhole-route'])
+    assert.match(back.stderr, /1 blackhole route added/)
+    assert.deepEqual(blackholes(), ['10.244.1.0/24 metric 10000'])
+    const dry = syncer(['--dry-run', '--ip-blackhole-route'])
+    assert.doesNotMatch(dry.stdout, /blackhole/, 'present: nothing planned')
+  } finally {
+    inNs(node, ['ip', 'route', 'del', 'blackhole', '10.244.1.0/24', 'metric', '10000'])
+    must(['ip', '-n', node, 'route', 'del', 'default', 'via', '192.168.50.100'])
+  }
+})
