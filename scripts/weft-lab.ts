@@ -14,6 +14,7 @@ const SPEC = {
   pods: { type: 'int', default: 2, help: 'pods per node' },
   network: { type: 'string', default: '10.244.0.0/16', help: 'the cluster network (flannel Network)', arg: 'cidr' },
   backend: { type: 'string', default: 'host-gw', help: 'flannel backend: host-gw or vxlan (flannel.1 overlay)', arg: 'type' },
+  'direct-routing': { type: 'bool', help: 'with --backend vxlan: "DirectRouting": true (peers on the same segment get plain routes)' },
   nftables: { type: 'bool', help: 'masquerade through nftables (EnableNFTables) instead of iptables' },
   ipv6: { type: 'bool', help: 'dual stack: IPv6 underlay (fd77::/64) and EnableIPv6 (IPv6Network fd44::/56), host-gw only' },
   'cni-path': { type: 'string', default: '/usr/lib/cni', help: "where Debian's reference bridge and host-local live", arg: 'dir' },
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
   if (f.nodes < 2 || f.nodes > 20) throw new UsageError('--nodes must be between 2 and 20')
   if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
   if (f.backend !== 'host-gw' && f.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(f.backend)}: the lab runs host-gw or vxlan`)
+  if (f['direct-routing'] && f.backend !== 'vxlan') throw new UsageError('--direct-routing is a vxlan option (use it with --backend vxlan)')
   if (f.ipv6 && f.backend !== 'host-gw') throw new UsageError('--ipv6 runs with the host-gw backend only (weft has no vxlan over IPv6 yet)')
 
   // 1. Everything needed is here, or say what to install.
@@ -45,13 +47,14 @@ async function main(): Promise<number> {
   await preflight(dist, f['cni-path'], f.nftables)
 
   // 2. The cluster: switch + etcd + outside host, then nodes running flanneld.
-  const lab = new Lab({ dist, network: f.network, backend: f.backend, nftables: f.nftables, ipv6: f.ipv6, cniPath: f['cni-path'], say })
+  const config = f['direct-routing'] ? { Backend: { Type: 'vxlan', DirectRouting: true } } : undefined
+  const lab = new Lab({ dist, network: f.network, backend: f.backend, nftables: f.nftables, ipv6: f.ipv6, cniPath: f['cni-path'], config, say })
   const cleanup = () => lab.downSync()
   process.on('SIGINT', () => (cleanup(), process.exit(130)))
   process.on('SIGTERM', () => (cleanup(), process.exit(143)))
   let failed = 0
   try {
-    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}`)
+    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}${f['direct-routing'] ? ' (DirectRouting)' : ''}`)
     await lab.up()
     for (let i = 0; i < f.nodes; i++) await lab.addNode()
     for (const n of lab.nodes) lab.startFlanneld(n)

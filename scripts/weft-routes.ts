@@ -17,6 +17,8 @@ import { PeerRegistry, sleep } from './lib/route-peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
 import { readLink } from './lib/vxlan-device.ts'
 import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './lib/route-vxlan.ts'
+import { directRouting, splitDirect } from './lib/route-direct.ts'
+import { planSummary } from './lib/route-plan.ts'
 
 const spec = {
   ...ETCD_FLAGS,
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
   const prepared = f['dry-run'] ? undefined : prepareBatch()
   const readAt = Date.now()
   const [cfg] = await etcdRead
-  const node = { ...nodeView(f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'] }
+  const node = { ...nodeView(f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'], ifaceNets: start.nets }
   if (cfg.backend.type === 'vxlan') {
     if (prepared) await applyBatch('', prepared) // host-gw's, not needed: let it exit
     return await vxlanMain(f, node, registry, stop.signal)
@@ -104,34 +106,55 @@ async function main(): Promise<void> {
   await registry.watchLoop(stop.signal, () => sync.request())
 }
 
-/** vxlan: the same loop (snapshot, watch, periodic full sync), programming flannel.<VNI>'s peers. */
+/**
+ * vxlan: the same loop (snapshot, watch, periodic full sync), programming flannel.<VNI>'s peers.
+ * With DirectRouting, peers on the external interface's networks get host-gw routes instead
+ * (route-direct.ts). Either way the gateway routes through --iface inside the network are
+ * reconciled too, so a peer's direct route goes when it leaves or DirectRouting is turned off.
+ */
 async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
   if (node.networks.some((n) => n.family === 6)) die('vxlan: IPv6 networks are not supported by weft-routes yet')
-  let dev: string, vni: number
+  let dev: string, vni: number, direct: boolean
   try {
     ;({ dev, vni } = vxlanDev(node.cfg.backend.raw))
+    direct = directRouting(node.cfg.backend.raw)
   } catch (e) {
     die(errText(e))
   }
   if (!(await readLink(dev))) die(`vxlan device ${dev} does not exist (the subnet writer creates it)`)
   const peers = new VxlanPeers(node, vni)
+  const directNode: NodeView = { ...node, ifaceRoutesOnly: true, blackhole: false }
+  const split = () => {
+    const all = peers.compute(registry.leases)
+    return direct ? splitDirect(all, node.ifaceNets ?? []) : { direct: [], overlay: all }
+  }
   if (f['dry-run']) {
-    const plan = await planVxlanSync(node, dev, peers.compute(registry.leases))
-    process.stdout.write(showPlan(vxlanSteps(plan)))
-    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed; nothing changed`)
+    const want = split()
+    const plan = await planVxlanSync(node, dev, want.overlay)
+    const routes = await planSync(directNode, want.direct)
+    process.stdout.write(showPlan([...vxlanSteps(plan), ...(routes.batch ? [batchStep(routes.batch)] : [])]))
+    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed; direct routes ${planSummary(routes)}; nothing changed`)
     return
   }
   const syncer = new VxlanSyncer(node, dev)
+  const routes = new RouteSyncer(directNode)
+  // The overlay first: a peer that turned direct loses its onlink route before its direct route
+  // is written at the same destination (and the other way round, `route replace` moves it back).
+  const syncAll = async () => {
+    const want = split()
+    const overlay = await syncer.sync(want.overlay)
+    return (await routes.sync(want.direct, true)) && overlay
+  }
   if (f.once) {
-    process.exitCode = (await syncer.sync(peers.compute(registry.leases))) ? 0 : 1
+    process.exitCode = (await syncAll()) ? 0 : 1
     return process.exit()
   }
-  log(`vxlan ${dev}: watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  log(`vxlan ${dev}${direct ? ' (DirectRouting)' : ''}: watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
   let listed = true
   const sync = new Coalescer(async (full) => {
     if (full && !listed) await registry.relist().catch(() => {})
     listed = false
-    await syncer.sync(peers.compute(registry.leases))
+    await syncAll()
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
@@ -141,8 +164,9 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
 /**
  * Keep V8's young generation from growing (it doubles under allocation pressure, up to 2x16 MB):
  * each full resync at 5000 peers would otherwise raise the daemon's RSS by ~10 MB until it
- * settles above 110 MB; with this it stays under 80 MB, for ~3% more time per sync. V8 reads the flag whenever it would grow the space, so setting it at
- * run time takes effect (a node command-line flag would cost ~10 ms of every start instead).
+ * settles above 110 MB; with this it stays under 80 MB, for ~3% more time per sync. V8 reads the
+ * flag whenever it would grow the space, so setting it at run time takes effect (a node
+ * command-line flag would cost ~10 ms of every start instead).
  */
 function steadyHeap(): void {
   setFlagsFromString('--semi-space-growth-factor=1')

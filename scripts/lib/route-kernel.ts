@@ -2,7 +2,7 @@
 // Two processes per sync whatever the number of peers (see reference/zx-and-bundling.md).
 import { run, runJson, startPiped, cmdline, type RunResult, type Step } from './sh.ts'
 import { parseKernelRoutes, type KernelRoute } from './route-plan.ts'
-import type { Family } from './cidr.ts'
+import { parseCidr, type Cidr, type Family } from './cidr.ts'
 
 export async function readRoutes(family: Family): Promise<KernelRoute[]> {
   const json = await runJson([`ip`, `-${family}`, '-j', 'route', 'show', 'table', 'main'])
@@ -14,21 +14,31 @@ export async function readRoutes(family: Family): Promise<KernelRoute[]> {
  * interface's addresses, and the IPv4 main table. `addrs` is undefined when the interface does not
  * exist (ip stops at the failing first line). The name must already be checked (no whitespace).
  */
-export async function readIfaceAndRoutes(iface: string): Promise<{ addrs?: string[]; routes: KernelRoute[] }> {
+export async function readIfaceAndRoutes(iface: string): Promise<{ addrs?: string[]; nets: Cidr[]; routes: KernelRoute[] }> {
   const argv = ['ip', '-j', '-batch', '-']
   const res = await run(argv, { input: `addr show dev ${iface}\nroute show table main\n`, nothrow: true })
   const lines = res.stdout.split('\n').filter((l) => l.trim() !== '')
-  if (res.code !== 0 && lines.length === 0 && /does not exist/.test(res.stderr)) return { routes: [] }
+  if (res.code !== 0 && lines.length === 0 && /does not exist/.test(res.stderr)) return { nets: [], routes: [] }
   if (res.code !== 0 || lines.length !== 2) throw new Error(`${cmdline(argv)}: ${res.stderr.trim() || `exit status ${res.code}`}`)
-  let links: { addr_info?: { local?: string }[] }[], routes: unknown
+  let links: { addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[], routes: unknown
   try {
     links = JSON.parse(lines[0])
     routes = JSON.parse(lines[1])
   } catch (e) {
     throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
   }
-  const addrs = links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean)
-  return { addrs, routes: parseKernelRoutes(routes, 4) }
+  const infos = links.flatMap((l) => l.addr_info ?? [])
+  const addrs = infos.map((a) => a.local ?? '').filter(Boolean)
+  // The interface's connected IPv4 networks (vxlan DirectRouting: a peer inside one is on-link).
+  // IPv4 only: parsing the link-local IPv6 address would load ip-num on every start.
+  const nets = infos.filter((a) => a.family === 'inet').flatMap((a) => {
+    try {
+      return [parseCidr(`${a.local}/${a.prefixlen}`)]
+    } catch {
+      return []
+    }
+  })
+  return { addrs, nets, routes: parseKernelRoutes(routes, 4) }
 }
 
 /**

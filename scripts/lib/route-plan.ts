@@ -30,6 +30,8 @@ export interface Scope {
   networks: Cidr[]
   /** our own subnet(s): never touched */
   own: Cidr[]
+  /** only routes through this device (vxlan DirectRouting: the overlay's routes are not ours) */
+  dev?: string
 }
 
 export interface RoutePlan {
@@ -88,6 +90,7 @@ export function managedRoutes(routes: readonly KernelRoute[], scope: Scope): Ker
     (r) =>
       (r.gateway !== undefined || r.multipath) &&
       r.type === 'unicast' &&
+      (scope.dev === undefined || r.dev === scope.dev) &&
       scope.networks.some((n) => containsCidr(n, r.dst)) &&
       !scope.own.some((o) => overlaps(o, r.dst)),
   )

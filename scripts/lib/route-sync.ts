@@ -23,6 +23,10 @@ export interface NodeView {
   localIps: string[]
   /** --ip-blackhole-route: keep a blackhole route for each own subnet (route-blackhole.ts) */
   blackhole?: boolean
+  /** the external interface's connected IPv4 networks (vxlan DirectRouting) */
+  ifaceNets?: Cidr[]
+  /** manage only the gateway routes through --iface (vxlan DirectRouting's direct routes) */
+  ifaceRoutesOnly?: boolean
 }
 
 interface Verdict {
@@ -115,7 +119,7 @@ export async function planSync(node: NodeView, desired: DesiredRoute[], kernel?:
 async function planFull(node: NodeView, desired: readonly DesiredRoute[], kernel?: KernelRoute[]): Promise<{ plan: RoutePlan; managed: KernelRoute[] }> {
   const families = [...new Set(node.networks.map((n) => n.family))]
   const actual = kernel ?? (await Promise.all(families.map((f) => readRoutes(f)))).flat()
-  const managed = managedRoutes(actual, { networks: node.networks, own: node.own })
+  const managed = managedRoutes(actual, { networks: node.networks, own: node.own, dev: node.ifaceRoutesOnly ? node.iface : undefined })
   const plan = planRoutes(desired, managed, node.iface)
   if (node.blackhole) {
     const lines = blackholeLines(actual, node.own)

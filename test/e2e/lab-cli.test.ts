@@ -38,7 +38,7 @@ test('--keep leaves the cluster running; --destroy <id> removes it', () => {
   assert.equal(sh(['pgrep', '-f', `/tmp/weft-lab-${id}/`]).stdout.trim(), '', 'no process of the lab left')
 })
 
-test('bad input: --destroy of an unknown or hostile id, --nodes out of range', () => {
+test('bad input: --destroy of an unknown or hostile id, --nodes out of range, --direct-routing without vxlan', () => {
   const a = sh([process.execPath, dist('weft-lab'), '--destroy', 'zzzzz'])
   assert.equal(a.code, 1)
   assert.match(a.stderr, /no lab zzzzz/)
@@ -48,6 +48,9 @@ test('bad input: --destroy of an unknown or hostile id, --nodes out of range', (
   const c = sh([process.execPath, dist('weft-lab'), '--nodes', '1'])
   assert.equal(c.code, 2)
   assert.match(c.stderr, /--nodes must be between 2 and 20/)
+  const d = sh([process.execPath, dist('weft-lab'), '--direct-routing'])
+  assert.equal(d.code, 2)
+  assert.match(d.stderr, /--direct-routing is a vxlan option/)
 })
 
 test('a missing etcd or reference plugin is named with the package that provides it', () => {
