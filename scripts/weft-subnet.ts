@@ -9,7 +9,7 @@ import { EtcdClient, UnreachableError } from './lib/etcd.ts'
 import type { NetworkConfig } from './lib/netconfig.ts'
 import { waitForConfig } from './lib/config-wait.ts'
 import { acquireLease, LEASE_TTL } from './lib/lease-acquire.ts'
-import { keepLease } from './lib/subnet-renew.ts'
+import { keepLease, CHECK_MS } from './lib/subnet-renew.ts'
 import { DryRunRegistry } from './lib/subnet-dryrun.ts'
 import { writeFileAtomic, previousSubnet } from './lib/subnet-file.ts'
 import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
@@ -26,6 +26,7 @@ const SPEC = {
   'ip-masq': { type: 'bool', default: false, help: 'written as FLANNEL_IPMASQ (the masquerade installer sets up the rules)' },
   'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439', arg: 'minutes' },
   'subnet-lease-ttl': { type: 'int', default: LEASE_TTL, help: 'etcd lease TTL in seconds (flannel: fixed 86400; change only to test renewal)', arg: 'seconds' },
+  'lease-check-interval': { type: 'int', default: CHECK_MS / 1000, help: "weft's own: read our lease key every this many seconds, to notice its deletion even when the watch connection is silently dead (0: never)", arg: 'seconds' },
   'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
   'vxlan-device': { type: 'bool', default: false, help: 'with a vxlan config: create or reuse flannel.<VNI> first, publish its VNI and MAC as BackendData, give it <lease IP>/32 after the lease (flanneld passes this)' },
   network: { type: 'string', help: 'static mode: the cluster network (no registry), with --subnet', arg: 'cidr' },
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
   if (f.once) return process.exit(0)
 
-  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log })
+  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000 })
   if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
   process.exit(0)
 }
@@ -99,6 +100,8 @@ function parseArgs(): F {
   if (m < 1 || m > 1439) die(`--subnet-lease-renew-margin=${m}: must be from 1 to 1439 minutes`)
   const ttl = f['subnet-lease-ttl']
   if (ttl <= m * 60 || ttl > 10 * LEASE_TTL) die(`--subnet-lease-ttl=${ttl}: must be longer than the renew margin (${m} min) and at most ${10 * LEASE_TTL}`)
+  const check = f['lease-check-interval']
+  if (check < 0 || check > 86400) die(`--lease-check-interval=${check}: must be from 0 (off) to 86400 seconds`)
   if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) die(`--mtu=${f.mtu}: must be from 68 to 65535`)
   if (!f['subnet-file']) die('--subnet-file must not be empty')
   return f

@@ -171,6 +171,20 @@ export class EtcdClient {
   }
 
   /**
+   * Compare-and-set update: put only while the key exists (version > 0). A renewal must not
+   * recreate a key an operator (or expiry) deleted meanwhile.
+   */
+  async putIfPresent(key: string, value: string, lease?: string): Promise<boolean> {
+    const put: Json = { key: b64(key), value: b64(value) }
+    if (lease && lease !== '0') put.lease = lease
+    const r = await this.call('/v3/kv/txn', {
+      compare: [{ target: 'VERSION', key: b64(key), result: 'GREATER', version: '0' }],
+      success: [{ request_put: put }],
+    })
+    return r.succeeded === true
+  }
+
+  /**
    * Stream events under prefix from fromRevision (inclusive) until signal aborts (then resolve).
    * Rejects with CompactedError when fromRevision is compacted, or an Error when the stream breaks.
    */

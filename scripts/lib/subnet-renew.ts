@@ -1,8 +1,11 @@
 // Keeping our lease (flannel's etcd CompleteLease): renew margin-before-expiry with a new grant
 // and put, retry every minute on failure, and watch our own key: a PUT (ours or anyone's)
 // moves the expiry to what etcd says, a DELETE (expiry, or an operator) means the lease is gone.
+// weft's additions: a periodic read of the key beside the watch (subnet-lease-check.ts) for a
+// watch that went silently dead, and a renewal put only while the key still exists.
 import { CompactedError, type EtcdClient } from './etcd.ts'
 import type { Acquired } from './lease-acquire.ts'
+import { startCheck } from './subnet-lease-check.ts'
 
 export interface KeepOpts {
   ttl: number
@@ -11,7 +14,11 @@ export interface KeepOpts {
   log: (m: string) => void
   /** delay before retrying a failed renewal (flannel: 1 min) */
   retryMs?: number
+  /** how often to read our key to catch a dead watch (default 30 s; 0: never) */
+  checkMs?: number
 }
+
+export const CHECK_MS = 30_000
 
 /** When to renew: margin before expiry, never in the past. */
 export function renewDelay(expiresAt: number, marginMs: number, now = Date.now()): number {
@@ -24,17 +31,32 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
   let current = lease.etcdLease
   let timer: NodeJS.Timeout | undefined
   const retryMs = o.retryMs ?? 60_000
+  // Ends the watch (and so this function) on a stop, or when a renewal finds our key gone.
+  const end = new AbortController()
+  let revoked = false
+  const revoke = () => {
+    revoked = true
+    end.abort()
+  }
+  const onStop = () => end.abort()
+  o.signal.addEventListener('abort', onStop, { once: true })
 
   const schedule = (ms: number) => {
     clearTimeout(timer)
+    if (end.signal.aborted) return
     // setTimeout holds at most ~24.8 days; a lease lasts a day, so this is only a guard.
     timer = setTimeout(renew, Math.min(ms, 2 ** 31 - 1))
   }
   const renew = async () => {
-    if (o.signal.aborted) return
+    if (end.signal.aborted) return
     try {
       const id = await etcd.grant(o.ttl)
-      await etcd.put(lease.key, lease.value, id)
+      // Only while the key exists: a renewal racing an operator's DELETE must not write it back.
+      if (!(await etcd.putIfPresent(lease.key, lease.value, id))) {
+        await etcd.revoke(id).catch(() => {})
+        if (!end.signal.aborted) o.log(`Our lease ${lease.subnet.text} (${lease.key}) is gone at renewal time; not writing it back`)
+        return revoke()
+      }
       const old = current
       current = id
       expiresAt = Date.now() + o.ttl * 1000
@@ -49,7 +71,7 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
   schedule(renewDelay(expiresAt, o.marginMs))
 
   try {
-    return await watchOwnKey(etcd, lease.key, o, async (etcdLease) => {
+    const why = await watchOwnKey(etcd, lease.key, { ...o, signal: end.signal }, revoke, async (etcdLease) => {
       // A PUT: reset the expiry from the lease now attached (ours after a renewal, or another writer's).
       if (etcdLease === '0') return
       current = etcdLease
@@ -59,64 +81,105 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
         schedule(renewDelay(expiresAt, o.marginMs))
       }
     })
+    return revoked ? 'revoked' : why
   } finally {
     clearTimeout(timer)
+    o.signal.removeEventListener('abort', onStop)
+    end.abort() // a renewal still in flight stops rescheduling itself
   }
 }
 
-async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, onPut: (lease: string) => Promise<void>): Promise<'revoked' | 'stopped'> {
+/**
+ * Watch key until it is deleted ('revoked') or signal aborts ('stopped'; the caller tells a stop
+ * from revoke() having been called). Reconnects after errors, from the last revision seen.
+ */
+async function watchOwnKey(
+  etcd: EtcdClient,
+  key: string,
+  o: KeepOpts,
+  revoke: () => void,
+  onPut: (lease: string) => Promise<void>,
+): Promise<'revoked' | 'stopped'> {
   let rev = 0
   let backoff = 100
   let complained = false
-  for (;;) {
-    if (o.signal.aborted) return 'stopped'
-    let gone = false
-    try {
-      if (!rev) {
-        // (Re)start from a read: if the key is already gone, we are done.
-        const { kvs, revision } = await etcd.list(key)
-        if (!kvs.some((k) => k.key === key)) return 'revoked'
-        rev = revision
-      }
-      if (complained) {
-        // Only claim success once etcd answers again (a read), not on every reconnect attempt.
-        await etcd.get(key)
-        o.log('etcd is back; watching our lease again')
-        complained = false
-      }
-      const ac = new AbortController()
-      const stop = () => ac.abort()
-      o.signal.addEventListener('abort', stop, { once: true })
+  let watching: AbortController | undefined
+  let reread = false
+  const checkMs = o.checkMs ?? CHECK_MS
+  const stopCheck = checkMs > 0
+    ? startCheck((k) => etcd.get(k), key, checkMs, {
+        delivered: () => (watching ? rev : undefined),
+        // Absent key: the DELETE the watch should have brought (flannel's "revoked").
+        gone: revoke,
+        stalled: (mod, seen) => {
+          if (!watching) return
+          o.log(`the watch on our lease had stalled (our key is at revision ${mod}, the watch delivered up to ${seen}); restarting it`)
+          // The new watch resumes from the last revision delivered: it replays what the dead one
+          // missed, in order (a DELETE then a re-create by someone else is still our DELETE).
+          watching.abort()
+        },
+      })
+    : () => {}
+  try {
+    for (;;) {
+      if (o.signal.aborted) return 'stopped'
+      let gone = false
       try {
-        await etcd.watch(
-          key,
-          rev + 1,
-          (ev) => {
-            if (ev.kv.key !== key) return
-            rev = ev.revision
-            backoff = 100
-            if (ev.type === 'DELETE') {
-              gone = true
-              ac.abort()
-            } else void onPut(ev.kv.lease)
-          },
-          ac.signal,
-        )
-      } finally {
-        o.signal.removeEventListener('abort', stop)
+        if (!rev) {
+          // (Re)start from a read: if the key is already gone, we are done.
+          const { kvs, revision } = await etcd.list(key)
+          const kv = kvs.find((k) => k.key === key)
+          if (!kv) return 'revoked'
+          // Events were lost (compaction): take the lease now attached as if its PUT had come.
+          if (reread) void onPut(kv.lease)
+          reread = true
+          rev = revision
+        }
+        if (complained) {
+          // Only claim success once etcd answers again (a read), not on every reconnect attempt.
+          await etcd.get(key)
+          o.log('etcd is back; watching our lease again')
+          complained = false
+        }
+        const ac = new AbortController()
+        const stop = () => ac.abort()
+        o.signal.addEventListener('abort', stop, { once: true })
+        watching = ac
+        try {
+          await etcd.watch(
+            key,
+            rev + 1,
+            (ev) => {
+              if (ev.kv.key !== key) return
+              rev = ev.revision
+              backoff = 100
+              if (ev.type === 'DELETE') {
+                gone = true
+                ac.abort()
+              } else void onPut(ev.kv.lease)
+            },
+            ac.signal,
+          )
+        } finally {
+          watching = undefined
+          o.signal.removeEventListener('abort', stop)
+        }
+        if (gone) return 'revoked'
+      } catch (e) {
+        watching = undefined
+        if (gone) return 'revoked'
+        if (e instanceof CompactedError) {
+          rev = 0 // re-read the key
+          continue
+        }
+        if (!complained) o.log(`lost the watch on our lease (retrying): ${(e as Error).message}`)
+        complained = true
+        await sleep(backoff, o.signal)
+        backoff = Math.min(backoff * 2, 5000)
       }
-      if (gone) return 'revoked'
-    } catch (e) {
-      if (gone) return 'revoked'
-      if (e instanceof CompactedError) {
-        rev = 0 // re-read the key
-        continue
-      }
-      if (!complained) o.log(`lost the watch on our lease (retrying): ${(e as Error).message}`)
-      complained = true
-      await sleep(backoff, o.signal)
-      backoff = Math.min(backoff * 2, 5000)
     }
+  } finally {
+    stopCheck()
   }
 }
 
