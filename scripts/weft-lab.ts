@@ -16,7 +16,7 @@ const SPEC = {
   backend: { type: 'string', default: 'host-gw', help: 'flannel backend: host-gw or vxlan (flannel.1 overlay)', arg: 'type' },
   'direct-routing': { type: 'bool', help: 'with --backend vxlan: "DirectRouting": true (peers on the same segment get plain routes)' },
   nftables: { type: 'bool', help: 'masquerade through nftables (EnableNFTables) instead of iptables' },
-  ipv6: { type: 'bool', help: 'dual stack: IPv6 underlay (fd77::/64) and EnableIPv6 (IPv6Network fd44::/56), host-gw only' },
+  ipv6: { type: 'bool', help: 'dual stack: IPv6 underlay (fd77::/64) and EnableIPv6 (IPv6Network fd44::/56); with vxlan, flannel-v6.1 too' },
   'cni-path': { type: 'string', default: '/usr/lib/cni', help: "where Debian's reference bridge and host-local live", arg: 'dir' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with --destroy <id>' },
   destroy: { type: 'string', help: 'remove a lab left by --keep', arg: 'id' },
@@ -40,7 +40,6 @@ async function main(): Promise<number> {
   if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
   if (f.backend !== 'host-gw' && f.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(f.backend)}: the lab runs host-gw or vxlan`)
   if (f['direct-routing'] && f.backend !== 'vxlan') throw new UsageError('--direct-routing is a vxlan option (use it with --backend vxlan)')
-  if (f.ipv6 && f.backend !== 'host-gw') throw new UsageError('--ipv6 runs with the host-gw backend only (weft has no vxlan over IPv6 yet)')
 
   // 1. Everything needed is here, or say what to install.
   const dist = dirname(process.argv[1])

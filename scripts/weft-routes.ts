@@ -113,7 +113,7 @@ async function main(): Promise<void> {
  * reconciled too, so a peer's direct route goes when it leaves or DirectRouting is turned off.
  */
 async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
-  if (node.networks.some((n) => n.family === 6)) die('vxlan: IPv6 networks are not supported by weft-routes yet')
+  if (!node.networks.some((n) => n.family === 4)) die('vxlan: IPv6-only networks are not supported by weft-routes yet')
   let dev: string, vni: number, direct: boolean
   try {
     ;({ dev, vni } = vxlanDev(node.cfg.backend.raw))
@@ -121,7 +121,9 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   } catch (e) {
     die(errText(e))
   }
-  if (!(await readLink(dev))) die(`vxlan device ${dev} does not exist (the subnet writer creates it)`)
+  // Dual stack: IPv6 peers go on flannel-v6.<VNI>, made by the subnet writer as flannel.<VNI> is.
+  const dev6 = node.networks.some((n) => n.family === 6) ? `flannel-v6.${vni}` : undefined
+  for (const d of [dev, dev6]) if (d && !(await readLink(d))) die(`vxlan device ${d} does not exist (the subnet writer creates it)`)
   const peers = new VxlanPeers(node, vni)
   const directNode: NodeView = { ...node, ifaceRoutesOnly: true, blackhole: false }
   const split = () => {
@@ -131,19 +133,22 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   if (f['dry-run']) {
     const want = split()
     const plan = await planVxlanSync(node, dev, want.overlay)
+    const plan6 = dev6 ? await planVxlanSync(node, dev6, want.overlay, 6) : undefined
     const routes = await planSync(directNode, want.direct)
-    process.stdout.write(showPlan([...vxlanSteps(plan), ...(routes.batch ? [batchStep(routes.batch)] : [])]))
-    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed; direct routes ${planSummary(routes)}; nothing changed`)
+    process.stdout.write(showPlan([...vxlanSteps(plan), ...(plan6 ? vxlanSteps(plan6) : []), ...(routes.batch ? [batchStep(routes.batch)] : [])]))
+    const v6 = plan6 ? `; IPv6 ${plan6.added} peers added, ${plan6.changed} changed, ${plan6.removed} removed` : ''
+    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}; direct routes ${planSummary(routes)}; nothing changed`)
     return
   }
-  const syncer = new VxlanSyncer(node, dev)
+  const syncers = [new VxlanSyncer(node, dev, 4), ...(dev6 ? [new VxlanSyncer(node, dev6, 6)] : [])]
   const routes = new RouteSyncer(directNode)
   // The overlay first: a peer that turned direct loses its onlink route before its direct route
   // is written at the same destination (and the other way round, `route replace` moves it back).
   const syncAll = async () => {
     const want = split()
-    const overlay = await syncer.sync(want.overlay)
-    return (await routes.sync(want.direct, true)) && overlay
+    let ok = true
+    for (const s of syncers) ok = (await s.sync(want.overlay)) && ok
+    return (await routes.sync(want.direct, true)) && ok
   }
   if (f.once) {
     process.exitCode = (await syncAll()) ? 0 : 1

@@ -54,12 +54,20 @@ async function main(): Promise<void> {
   const mtu = backendMtu(cfg.backend, ifMtu)
   // vxlan: the device comes first, as in flannel's RegisterNetwork: its MAC is the lease's VtepMAC.
   const vxlan = cfg.backend.type === 'vxlan' && f['vxlan-device'] ? await vxlanDevice(f, publicIp, cfg) : undefined
+  // Dual stack: flannel-v6.<VNI> beside it, sending from our PublicIPv6; its MAC goes in BackendV6Data.
+  const vxlan6 = vxlan && publicIpv6 ? await vxlanDevice(f, publicIpv6, cfg) : undefined
 
   const lease = await untilReachable('acquiring a lease', () =>
     acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
       prefix,
       cfg,
-      attrs: { publicIp, publicIpv6, backendType: cfg.backend.type, backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']) },
+      attrs: {
+        publicIp,
+        publicIpv6,
+        backendType: cfg.backend.type,
+        backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']),
+        backendV6Data: vxlan6 ? { VNI: vxlan6.spec.vni, VtepMAC: vxlan6.mac } : undefined,
+      },
       previous: previousSubnet(f['subnet-file']),
       previousV6: cfg.enableIPv6 ? previousSubnet(f['subnet-file'], 6) : undefined,
       ttl: f['subnet-lease-ttl'],
@@ -67,6 +75,7 @@ async function main(): Promise<void> {
     }),
   )
   if (vxlan) await configureDevice(vxlan.spec.name, lease.subnet, cfg.network!, f['dry-run'])
+  if (vxlan6 && lease.ipv6Subnet) await configureDevice(vxlan6.spec.name, lease.ipv6Subnet, cfg.ipv6Network!, f['dry-run'])
   const v6 = lease.ipv6Subnet ? { ipv6Network: cfg.ipv6Network, ipv6Subnet: lease.ipv6Subnet } : {}
   const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, ...v6, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
@@ -126,13 +135,16 @@ async function staticMode(f: F): Promise<void> {
   process.exit(0)
 }
 
-/** vxlan: ensure flannel.<VNI> on the external interface; its MAC is published in the lease. */
+/**
+ * vxlan: ensure flannel.<VNI> (publicIp IPv4) or flannel-v6.<VNI> (IPv6) on the external interface;
+ * its MAC is published in the lease (BackendData, BackendV6Data).
+ */
 async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ spec: VxlanSpec; mac: string }> {
   if (f['backend-data']) die('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
-  const ext = await externalInterface(f.iface, publicIp)
+  const ext = await externalInterface(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
   let spec: VxlanSpec
   try {
-    spec = vxlanSpec(cfg.backend.raw, ext.ifname, await localAddress(ext.ifname, publicIp.text), f.mtu || ext.mtu)
+    spec = vxlanSpec(cfg.backend.raw, ext.ifname, await localAddress(ext.ifname, publicIp.text, publicIp.family), f.mtu || ext.mtu, publicIp.family)
   } catch (e) {
     die(errText(e))
   }
@@ -167,12 +179,13 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
 }
 
 /**
- * EnableIPv6: dual stack on host-gw only, and --public-ipv6 must be a plain unicast IPv6 address
- * (peers route our IPv6 subnet to it). IPv6-only and vxlan over IPv6 are refused clearly.
+ * EnableIPv6: dual stack on host-gw or vxlan, and --public-ipv6 must be a plain unicast IPv6
+ * address (peers route our IPv6 subnet, or send their IPv6 vxlan packets, to it). IPv6-only is
+ * refused clearly.
  */
 function ipv6Public(s: string, cfg: NetworkConfig): Ip {
   if (!cfg.enableIPv4) die('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
-  if (cfg.backend.type !== 'host-gw') die(`EnableIPv6 is supported with the host-gw backend only (not ${cfg.backend.type}) by weft yet`)
+  if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') die(`EnableIPv6 is supported with the host-gw and vxlan backends only (not ${cfg.backend.type}) by weft yet`)
   if (!s) die('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface\'s global IPv6 address when there is one)')
   let ip: Ip
   try {

@@ -13,6 +13,8 @@ export interface Lease {
   publicIpv6?: Ip
   backendType: string
   backendData: Record<string, unknown> | null
+  /** the IPv6 backend's data (vxlan: flannel-v6.<VNI>'s VNI and VtepMAC), null when absent */
+  backendV6Data: Record<string, unknown> | null
   /** decimal etcd lease id, "0" if none */
   etcdLease: string
 }
@@ -22,6 +24,7 @@ export interface LeaseAttrs {
   publicIpv6?: Ip
   backendType: string
   backendData: Record<string, unknown> | null
+  backendV6Data?: Record<string, unknown> | null
 }
 
 /** Go's path.Join(prefix, "subnets"): no doubled or trailing slash. */
@@ -46,6 +49,7 @@ export function leaseValue(l: LeaseAttrs): string {
   }
   if (l.backendType) o.BackendType = l.backendType
   if (l.backendData) o.BackendData = l.backendData
+  if (l.backendV6Data) o.BackendV6Data = l.backendV6Data
   return JSON.stringify(o)
 }
 
@@ -126,6 +130,7 @@ export function parseLease(prefix: string, kv: { key: string; value: string; lea
     publicIpv6,
     backendType: bt.toLowerCase(),
     backendData: (bd as Record<string, unknown> | null | undefined) ?? null,
+    backendV6Data: (bd6 as Record<string, unknown> | null | undefined) ?? null,
     etcdLease: kv.lease && /^\d+$/.test(kv.lease) ? kv.lease : '0',
   }
 }

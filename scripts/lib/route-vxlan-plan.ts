@@ -37,25 +37,38 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
 
 /** Why a vxlan lease's BackendData cannot be used, or the peer. */
 export function vxlanPeer(l: Lease, vni: number): VxlanPeer | string {
-  const d = l.backendData
-  if (!d) return 'vxlan lease without BackendData'
-  const get = (k: string) => d[Object.keys(d).find((x) => x.toLowerCase() === k.toLowerCase()) ?? '']
-  const v = get('VNI')
-  if (v !== vni) return `BackendData VNI ${JSON.stringify(v)} does not match ours (${vni})`
-  const m = get('VtepMAC')
-  if (typeof m !== 'string' || !MAC.test(m.toLowerCase())) return `BackendData VtepMAC ${JSON.stringify(m)?.slice(0, 40)} is not a MAC address`
-  const mac = m.toLowerCase()
-  if (parseInt(mac.slice(0, 2), 16) & 1) return `BackendData VtepMAC ${mac} is a multicast address`
-  if (mac === '00:00:00:00:00:00') return `BackendData VtepMAC ${mac} is all zeros`
-  return { subnet: l.subnet, publicIp: l.publicIp, mac }
+  return peerOf(l.backendData, 'BackendData', l.subnet, l.publicIp, vni)
 }
 
-/** `ip -j neigh|route show dev D` and `bridge -j fdb show dev D`, reduced to what the plan owns. */
+/** The lease's IPv6 peer (flannel-v6.<VNI>: BackendV6Data, the IPv6 subnet and PublicIPv6), or why not. */
+export function vxlanPeer6(l: Lease, vni: number): VxlanPeer | string {
+  if (!l.ipv6Subnet || !l.publicIpv6) return 'no IPv6 subnet or PublicIPv6'
+  return peerOf(l.backendV6Data, 'BackendV6Data', l.ipv6Subnet, l.publicIpv6, vni)
+}
+
+function peerOf(d: Record<string, unknown> | null, what: string, subnet: Cidr, publicIp: Ip, vni: number): VxlanPeer | string {
+  if (!d) return `vxlan lease without ${what}`
+  const get = (k: string) => d[Object.keys(d).find((x) => x.toLowerCase() === k.toLowerCase()) ?? '']
+  const v = get('VNI')
+  if (v !== vni) return `${what} VNI ${JSON.stringify(v)} does not match ours (${vni})`
+  const m = get('VtepMAC')
+  if (typeof m !== 'string' || !MAC.test(m.toLowerCase())) return `${what} VtepMAC ${JSON.stringify(m)?.slice(0, 40)} is not a MAC address`
+  const mac = m.toLowerCase()
+  if (parseInt(mac.slice(0, 2), 16) & 1) return `${what} VtepMAC ${mac} is a multicast address`
+  if (mac === '00:00:00:00:00:00') return `${what} VtepMAC ${mac} is all zeros`
+  return { subnet, publicIp, mac }
+}
+
+/**
+ * `ip -j neigh|route show dev D` and `bridge -j fdb show dev D`, reduced to what the plan owns.
+ * The family is the network's (flannel.<VNI> is IPv4, flannel-v6.<VNI> IPv6).
+ */
 export function parseVxlanKernel(neigh: unknown, fdb: unknown, routes: unknown, network: Cidr, own: Cidr): VxlanKernel {
   const k: VxlanKernel = { neigh: new Map(), fdb: new Map(), routes: new Map() }
+  const fam = network.family
   const ipIn = (s: unknown) => {
     try {
-      const ip = parseIp(String(s), 4)
+      const ip = parseIp(String(s), fam)
       return containsIp(network, ip) && !containsIp(own, ip) ? ip : undefined
     } catch {
       return undefined
@@ -63,21 +76,30 @@ export function parseVxlanKernel(neigh: unknown, fdb: unknown, routes: unknown, 
   }
   for (const n of arr(neigh)) {
     const st = Array.isArray(n.state) ? n.state : [n.state]
-    if (st.includes('PERMANENT') && typeof n.lladdr === 'string' && ipIn(n.dst)) k.neigh.set(String(n.dst), n.lladdr)
+    const ip = ipIn(n.dst)
+    // Keyed by our text of the address (IPv6: RFC 5952), whatever spelling ip printed.
+    if (st.includes('PERMANENT') && typeof n.lladdr === 'string' && ip) k.neigh.set(ip.text, n.lladdr)
+  }
+  const norm = (s: string) => {
+    try {
+      return parseIp(s).text
+    } catch {
+      return s
+    }
   }
   for (const e of arr(fdb)) {
     // Only unicast entries with a remote: the all-zeros default destination is never ours.
-    if (typeof e.mac === 'string' && typeof e.dst === 'string' && MAC.test(e.mac) && e.mac !== '00:00:00:00:00:00') k.fdb.set(e.mac, e.dst)
+    if (typeof e.mac === 'string' && typeof e.dst === 'string' && MAC.test(e.mac) && e.mac !== '00:00:00:00:00:00') k.fdb.set(e.mac, norm(e.dst))
   }
   for (const r of arr(routes)) {
     let dst: Cidr
     try {
-      dst = parseCidr(String(r.dst).includes('/') ? String(r.dst) : `${r.dst}/32`, 4)
+      dst = parseCidr(String(r.dst).includes('/') ? String(r.dst) : `${r.dst}/${fam === 4 ? 32 : 128}`, fam)
     } catch {
       continue
     }
-    if (!containsIp(network, { family: 4, value: dst.net, text: dst.ipText }) || overlaps(dst, own) || dst.prefix < network.prefix) continue
-    k.routes.set(dst.text, { gateway: typeof r.gateway === 'string' ? r.gateway : '', onlink: Array.isArray(r.flags) && r.flags.includes('onlink') })
+    if (!containsIp(network, { family: fam, value: dst.net, text: dst.ipText }) || overlaps(dst, own) || dst.prefix < network.prefix) continue
+    k.routes.set(dst.text, { gateway: typeof r.gateway === 'string' ? norm(r.gateway) : '', onlink: Array.isArray(r.flags) && r.flags.includes('onlink') })
   }
   return k
 }

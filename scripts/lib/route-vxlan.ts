@@ -4,10 +4,10 @@
 // peers). Every sync re-reads the kernel: three small reads of one device.
 import type { KV } from './etcd.ts'
 import { parseLease, peerProblem } from './lease.ts'
-import { sameCidr } from './cidr.ts'
+import { sameCidr, type Family } from './cidr.ts'
 import { run, runJson, cmdline, type Step } from './sh.ts'
 import { log, warn, errText } from './log.ts'
-import { parseVxlanKernel, planVxlan, vxlanPeer, type VxlanPeer, type VxlanPlan } from './route-vxlan-plan.ts'
+import { parseVxlanKernel, planVxlan, vxlanPeer, vxlanPeer6, type VxlanPeer, type VxlanPlan } from './route-vxlan-plan.ts'
 import type { NodeView } from './route-sync.ts'
 import { parseKernelRoutes } from './route-plan.ts'
 import { blackholeLines } from './route-blackhole.ts'
@@ -21,52 +21,65 @@ export function vxlanDev(raw: Record<string, unknown>): { dev: string; vni: numb
 }
 
 export class VxlanPeers {
-  private verdicts = new Map<string, { value: string; peer?: VxlanPeer }>()
-  constructor(private readonly node: NodeView, private readonly vni: number) {}
+  private verdicts = new Map<string, { value: string; peers: VxlanPeer[] }>()
+  private readonly v6: boolean
+  constructor(private readonly node: NodeView, private readonly vni: number) {
+    this.v6 = node.networks.some((n) => n.family === 6)
+  }
 
+  /** Every peer of both families (dual stack: a lease gives an IPv4 and an IPv6 peer). */
   compute(leases: Map<string, KV>): VxlanPeer[] {
     const out: VxlanPeer[] = []
     for (const kv of leases.values()) {
       let v = this.verdicts.get(kv.key)
       if (!v || v.value !== kv.value) {
         const r = this.judge(kv)
-        v = { value: kv.value, peer: typeof r === 'string' ? undefined : r }
-        if (typeof r === 'string' && r) warn(`ignoring lease ${kv.key}: ${r}`)
+        v = { value: kv.value, peers: r.peers }
+        if (r.why) warn(`${r.peers.length ? 'no IPv6 peer for' : 'ignoring'} lease ${kv.key}: ${r.why}`)
         this.verdicts.set(kv.key, v)
       }
-      if (v.peer) out.push(v.peer)
+      out.push(...v.peers)
     }
     for (const k of this.verdicts.keys()) if (!leases.has(k)) this.verdicts.delete(k)
     return out
   }
 
-  /** A peer, or why not ('' = our own lease, skipped silently). */
-  private judge(kv: KV): VxlanPeer | string {
+  /** The peers, and why there are none or no IPv6 one ('' = our own lease, skipped silently). */
+  private judge(kv: KV): { peers: VxlanPeer[]; why: string } {
     const { node } = this
+    const none = (why: string) => ({ peers: [], why })
     try {
       const l = parseLease(node.prefix, kv)
-      if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) return ''
-      if (l.backendType !== 'vxlan') return `backend type ${JSON.stringify(l.backendType)}, this node runs vxlan`
-      const problem = peerProblem(l, node.cfg, node.own[0])
-      if (problem) return problem
-      if (node.localIps.includes(l.publicIp.text)) return `its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`
-      return vxlanPeer(l, this.vni)
+      if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) return none('')
+      if (l.backendType !== 'vxlan') return none(`backend type ${JSON.stringify(l.backendType)}, this node runs vxlan`)
+      const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
+      if (problem) return none(problem)
+      if (node.localIps.includes(l.publicIp.text)) return none(`its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`)
+      const p4 = vxlanPeer(l, this.vni)
+      if (typeof p4 === 'string') return none(p4)
+      if (!this.v6) return { peers: [p4], why: '' }
+      const p6 = vxlanPeer6(l, this.vni)
+      return typeof p6 === 'string' ? { peers: [p4], why: p6 } : { peers: [p4, p6], why: '' }
     } catch (e) {
-      return errText(e).replace(`lease ${kv.key}: `, '')
+      return none(errText(e).replace(`lease ${kv.key}: `, ''))
     }
   }
 }
 
-export async function planVxlanSync(node: NodeView, dev: string, peers: VxlanPeer[]): Promise<VxlanPlan> {
+/** One family's plan on its device (flannel.<VNI>: 4, flannel-v6.<VNI>: 6); peers of the other family are left out. */
+export async function planVxlanSync(node: NodeView, dev: string, peers: VxlanPeer[], fam: Family = 4): Promise<VxlanPlan> {
+  const f = `-${fam}`
   const [neigh, fdb, routes, blackholes] = await Promise.all([
-    runJson(['ip', '-4', '-j', 'neigh', 'show', 'dev', dev]),
+    runJson(['ip', f, '-j', 'neigh', 'show', 'dev', dev]),
     runJson(['bridge', '-j', 'fdb', 'show', 'dev', dev]),
-    runJson(['ip', '-4', '-j', 'route', 'show', 'dev', dev]),
-    node.blackhole ? runJson(['ip', '-4', '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']) : [],
+    runJson(['ip', f, '-j', 'route', 'show', 'dev', dev]),
+    node.blackhole ? runJson(['ip', f, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']) : [],
   ])
-  const plan = planVxlan(peers, parseVxlanKernel(neigh, fdb, routes, node.networks[0], node.own[0]), dev)
+  const network = node.networks.find((n) => n.family === fam)!
+  const own = node.own.filter((o) => o.family === fam)
+  const plan = planVxlan(peers.filter((p) => p.subnet.family === fam), parseVxlanKernel(neigh, fdb, routes, network, own[0]), dev)
   if (node.blackhole) {
-    const lines = blackholeLines(parseKernelRoutes(blackholes, 4), node.own)
+    const lines = blackholeLines(parseKernelRoutes(blackholes, fam), own)
     plan.ipBatch += lines.map((l) => l + '\n').join('')
     plan.blackholes = lines.length
   }
@@ -83,11 +96,15 @@ export function vxlanSteps(p: VxlanPlan): Step[] {
 
 export class VxlanSyncer {
   private lastError = ''
-  constructor(private readonly node: NodeView, private readonly dev: string) {}
+  constructor(
+    private readonly node: NodeView,
+    private readonly dev: string,
+    private readonly fam: Family = 4,
+  ) {}
 
-  /** One full sync; false when a line of a batch failed (logged once while it repeats). */
+  /** One full sync of this family's peers; false when a line of a batch failed (logged once while it repeats). */
   async sync(peers: VxlanPeer[]): Promise<boolean> {
-    const plan = await planVxlanSync(this.node, this.dev, peers)
+    const plan = await planVxlanSync(this.node, this.dev, peers, this.fam)
     const errs: string[] = []
     for (const s of vxlanSteps(plan)) {
       const res = await run(s.argv, { input: s.input, nothrow: true })
@@ -95,7 +112,8 @@ export class VxlanSyncer {
     }
     const err = errs.join(' | ')
     const bh = plan.blackholes ? `, ${plan.blackholes} blackhole route added` : ''
-    if (plan.ipBatch || plan.bridgeBatch) log(`vxlan: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${peers.length} peers)${err ? ', with errors' : ''}`)
+    const n = peers.filter((p) => p.subnet.family === this.fam).length
+    if (plan.ipBatch || plan.bridgeBatch) log(`vxlan${this.fam === 6 ? ' IPv6' : ''}: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${n} peers)${err ? ', with errors' : ''}`)
     if (err && err !== this.lastError) warn(err)
     this.lastError = err
     return !err

@@ -39,8 +39,12 @@ function field(raw: Record<string, unknown>, name: string): unknown {
   return k === undefined ? undefined : raw[k]
 }
 
-/** Backend.{VNI,Port,MTU,Learning,GBP} with flannel's defaults; bad values named. */
-export function vxlanSpec(raw: Record<string, unknown>, dev: string, local: string, ifMtu: number): VxlanSpec {
+/**
+ * Backend.{VNI,Port,MTU,Learning,GBP} with flannel's defaults; bad values named. Family 6 is the
+ * dual-stack twin `flannel-v6.<VNI>`, sending from an IPv6 `local`; its MTU is 70 below the
+ * underlay's (the kernel's own limit for vxlan over IPv6, which it enforces anyway).
+ */
+export function vxlanSpec(raw: Record<string, unknown>, dev: string, local: string, ifMtu: number, family: 4 | 6 = 4): VxlanSpec {
   const int = (name: string, dflt: number, min: number, max: number): number => {
     const v = field(raw, name) ?? dflt
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`invalid network config: Backend.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`)
@@ -53,9 +57,12 @@ export function vxlanSpec(raw: Record<string, unknown>, dev: string, local: stri
   }
   const vni = int('VNI', 1, 0, 16777215)
   const port = int('Port', 0, 0, 65535) || 8472
-  const mtu = (int('MTU', 0, 0, 65535) || ifMtu) - 50
-  if (mtu < 68) throw new Error(`vxlan: MTU ${mtu + 50} leaves ${mtu} after the 50-byte encapsulation, below 68`)
-  return { name: `flannel.${vni}`, vni, port, dev, local: parseIp(local, 4).text, mtu, learning: bool('Learning'), gbp: bool('GBP') }
+  const overhead = family === 4 ? 50 : 70
+  const mtu = (int('MTU', 0, 0, 65535) || ifMtu) - overhead
+  const min = family === 4 ? 68 : 1280
+  if (mtu < min) throw new Error(`vxlan: MTU ${mtu + overhead} leaves ${mtu} after the ${overhead}-byte encapsulation, below ${min}`)
+  const name = family === 4 ? `flannel.${vni}` : `flannel-v6.${vni}`
+  return { name, vni, port, dev, local: parseIp(local, family).text, mtu, learning: bool('Learning'), gbp: bool('GBP') }
 }
 
 /** flannel's MAC: random, locally administered, unicast. */
@@ -69,7 +76,7 @@ export function parseLinkState(json: unknown): LinkState | undefined {
   const l = Array.isArray(json) ? (json[0] as Record<string, any> | undefined) : undefined
   if (!l) return undefined
   const d = (l.linkinfo?.info_data ?? {}) as Record<string, any>
-  return { mac: String(l.address ?? ''), mtu: Number(l.mtu), kind: l.linkinfo?.info_kind, id: d.id, local: d.local, link: d.link, port: d.port, gbp: d.gbp === true, l2miss: d.l2miss === true, group: d.group }
+  return { mac: String(l.address ?? ''), mtu: Number(l.mtu), kind: l.linkinfo?.info_kind, id: d.id, local: d.local ?? d.local6, link: d.link, port: d.port, gbp: d.gbp === true, l2miss: d.l2miss === true, group: d.group }
 }
 
 /** flannel's reuse test (vxlanLinksIncompat): type, VNI, vtep dev, local, group, l2miss, port, gbp. */
@@ -96,9 +103,9 @@ export function planDevice(s: VxlanSpec, cur: LinkState | undefined, mac: string
   return steps
 }
 
-/** After the lease: `<lease network IP>/32` only (other addresses inside the network removed), up. */
+/** After the lease: `<lease network IP>/32` (IPv6: /128) only (other addresses inside the network removed), up. */
 export function planAddress(name: string, lease: Cidr, network: Cidr, addrs: readonly { local: string; prefixlen: number }[]): Step {
-  const want = `${lease.ipText}/32`
+  const want = `${lease.ipText}/${lease.family === 4 ? 32 : 128}`
   const lines: string[] = []
   let have = false
   for (const a of addrs) {
@@ -108,11 +115,12 @@ export function planAddress(name: string, lease: Cidr, network: Cidr, addrs: rea
     } catch {
       continue
     }
-    if (ip.family !== 4 || !containsIp(network, ip)) continue
+    if (ip.family !== lease.family || !containsIp(network, ip)) continue
     if (`${ip.text}/${a.prefixlen}` === want) have = true
     else lines.push(`addr del ${ip.text}/${a.prefixlen} dev ${name}`)
   }
-  if (!have) lines.push(`addr add ${want} dev ${name}`)
+  // nodad: an IPv6 address would otherwise stay "tentative" for a second, and no one else holds it.
+  if (!have) lines.push(`addr add ${want} dev ${name}${lease.family === 6 ? ' nodad' : ''}`)
   lines.push(`link set ${name} up`)
   return { argv: ['ip', '-batch', '-'], input: lines.join('\n') + '\n' }
 }
@@ -122,18 +130,18 @@ export async function readLink(name: string): Promise<LinkState | undefined> {
   return r.code === 0 ? parseLinkState(JSON.parse(r.stdout)) : undefined
 }
 
-/** The IPv4 address of dev to use as `local`: the public IP when dev holds it, else its first. */
-export async function localAddress(dev: string, publicIp: string): Promise<string> {
-  const links = await runJson<{ addr_info?: { family: string; local: string }[] }[]>(['ip', '-j', '-4', 'addr', 'show', 'dev', dev])
-  const v4 = (links[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local)
-  if (v4.includes(publicIp)) return publicIp
-  if (!v4.length) throw new Error(`vxlan: interface ${dev} has no IPv4 address to send from`)
-  return v4[0]
+/** The address of dev to use as `local`: the public IP when dev holds it, else its first (IPv6: global) one. */
+export async function localAddress(dev: string, publicIp: string, family: 4 | 6 = 4): Promise<string> {
+  const links = await runJson<{ addr_info?: { family: string; local: string; scope?: string }[] }[]>(['ip', '-j', `-${family}`, 'addr', 'show', 'dev', dev])
+  const mine = (links[0]?.addr_info ?? []).filter((a) => a.family === (family === 4 ? 'inet' : 'inet6') && (family === 4 || a.scope === 'global')).map((a) => a.local)
+  if (mine.includes(publicIp)) return publicIp
+  if (!mine.length) throw new Error(`vxlan: interface ${dev} has no ${family === 4 ? 'IPv4' : 'global IPv6'} address to send from`)
+  return mine[0]
 }
 
-export async function readAddrs(name: string): Promise<{ local: string; prefixlen: number }[]> {
-  const links = await runJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(['ip', '-j', '-4', 'addr', 'show', 'dev', name])
-  return (links[0]?.addr_info ?? []).filter((a) => a.family === 'inet')
+export async function readAddrs(name: string, family: 4 | 6 = 4): Promise<{ local: string; prefixlen: number }[]> {
+  const links = await runJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(['ip', '-j', `-${family}`, 'addr', 'show', 'dev', name])
+  return (links[0]?.addr_info ?? []).filter((a) => a.family === (family === 4 ? 'inet' : 'inet6'))
 }
 
 /** Before the lease: the device exists as specified; returns its MAC (the planned one with dryRun). */
@@ -151,8 +159,8 @@ export async function ensureDevice(s: VxlanSpec, dryRun: boolean, say: (m: strin
   return mac
 }
 
-/** After the lease: the /32 address and link up. */
+/** After the lease: the /32 (IPv6: /128) address and link up. */
 export async function configureDevice(name: string, lease: Cidr, network: Cidr, dryRun: boolean): Promise<void> {
-  const addrs = await readAddrs(name).catch(() => [])
+  const addrs = await readAddrs(name, lease.family).catch(() => [])
   await applyPlan([planAddress(name, lease, network, addrs)], dryRun)
 }

@@ -87,3 +87,41 @@ test('vxlanDev: flannel.<VNI>, VNI 1 by default, a bad VNI named', () => {
   assert.deepEqual(vxlanDev({ Type: 'vxlan', vni: 7 }), { dev: 'flannel.7', vni: 7 })
   assert.throws(() => vxlanDev({ VNI: -1 }), /Backend.VNI must be an integer/)
 })
+
+test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flannel-v6.1 with the IPv6 texts', () => {
+  const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}')
+  const own6 = parseCidr('fd44:0:0:1::/64')
+  const n6: NodeView = { ...node, cfg, networks: [net, cfg.ipv6Network!], own: [own, own6] }
+  const said: string[] = []
+  const w = process.stderr.write
+  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  let peers: VxlanPeer[]
+  try {
+    const dual = (v4: string, v6: string, d6: unknown) => JSON.stringify({ PublicIP: v4, PublicIPv6: v6, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' }, ...(d6 === undefined ? {} : { BackendV6Data: d6 }) })
+    peers = new VxlanPeers(n6, 1).compute(
+      new Map([
+        kv('10.244.2.0-24&fd44:0:0:2::-64', dual('192.168.77.12', 'fd77::12', { VNI: 1, VtepMAC: '0A:00:00:00:06:02' })),
+        kv('10.244.3.0-24&fd44:0:0:3::-64', dual('192.168.77.13', 'fd77::13', undefined)),
+      ]),
+    )
+  } finally {
+    process.stderr.write = w
+  }
+  assert.deepEqual(peers.map((p) => `${p.subnet.text} ${p.publicIp.text} ${p.mac}`), [
+    '10.244.2.0/24 192.168.77.12 0a:00:00:00:00:02',
+    'fd44:0:0:2::/64 fd77::12 0a:00:00:00:06:02',
+    '10.244.3.0/24 192.168.77.13 0a:00:00:00:00:02',
+  ])
+  assert.match(said.join(''), /no IPv6 peer for lease \/coreos\.com\/network\/subnets\/10\.244\.3\.0-24&fd44:0:0:3::-64: vxlan lease without BackendV6Data/)
+  const k = parseVxlanKernel(
+    [{ dst: 'fd44:0:0:9::', lladdr: '0a:00:00:00:06:09', state: ['PERMANENT'] }],
+    [{ mac: '0a:00:00:00:06:09', dst: 'fd77:0:0:0::19', flags: ['self'], state: 'permanent' }],
+    [{ dst: 'fd44:0:0:9::/64', gateway: 'fd44:0:0:9::', flags: ['onlink'] }, { dst: 'fd44:0:0:1::', flags: [] }],
+    cfg.ipv6Network!,
+    own6,
+  )
+  assert.equal(k.fdb.get('0a:00:00:00:06:09'), 'fd77::19', 'IPv6 texts normalised')
+  const p = planVxlan(peers.filter((x) => x.subnet.family === 6), k, 'flannel-v6.1')
+  assert.equal(p.ipBatch, 'route del fd44:0:0:9::/64 via fd44:0:0:9:: dev flannel-v6.1\nneigh del fd44:0:0:9:: dev flannel-v6.1\nneigh replace fd44:0:0:2:: lladdr 0a:00:00:00:06:02 dev flannel-v6.1 nud permanent\nroute replace fd44:0:0:2::/64 via fd44:0:0:2:: dev flannel-v6.1 onlink\n')
+  assert.equal(p.bridgeBatch, 'fdb del 0a:00:00:00:06:09 dev flannel-v6.1 dst fd77::19 self\nfdb replace 0a:00:00:00:06:02 dev flannel-v6.1 dst fd77::12 self permanent\n')
+})

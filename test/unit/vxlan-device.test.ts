@@ -59,3 +59,16 @@ test('randomMac: locally administered, unicast', () => {
   assert.equal(randomMac(Buffer.from([0xff, 1, 2, 3, 4, 5])), 'fe:01:02:03:04:05')
   assert.equal(randomMac(Buffer.from([0x00, 0xab, 2, 3, 4, 5])), '02:ab:02:03:04:05')
 })
+
+test('IPv6 twin: flannel-v6.<VNI>, IPv6 local, MTU 70 below the underlay, <lease IPv6>/128 nodad', () => {
+  const s = vxlanSpec({ Type: 'vxlan', VNI: 4 }, 'eth0', 'fd77::11', 1500, 6)
+  assert.deepEqual([s.name, s.vni, s.local, s.mtu, s.port], ['flannel-v6.4', 4, 'fd77::11', 1430, 8472])
+  assert.throws(() => vxlanSpec({ Type: 'vxlan' }, 'eth0', '192.168.0.1', 1500, 6), /not an IPv6 address/)
+  assert.throws(() => vxlanSpec({ Type: 'vxlan', MTU: 1300 }, 'eth0', 'fd77::11', 1500, 6), /MTU 1300 leaves 1230 after the 70-byte encapsulation, below 1280/)
+  const step = planAddress('flannel-v6.4', parseCidr('fd44:0:0:12::/64'), parseCidr('fd44::/56'), [
+    { local: 'fd44:0:0:9::', prefixlen: 128 },
+    { local: 'fe80::1', prefixlen: 64 },
+    { local: '10.244.1.0', prefixlen: 32 },
+  ])
+  assert.equal(step.input, 'addr del fd44:0:0:9::/128 dev flannel-v6.4\naddr add fd44:0:0:12::/128 dev flannel-v6.4 nodad\nlink set flannel-v6.4 up\n')
+})
