@@ -15,6 +15,7 @@ import { writeFileAtomic, previousSubnet } from './lib/subnet-file.ts'
 import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
 import { formatSubnetEnv } from './lib/subnet-env.ts'
 import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/vxlan-device.ts'
+import { keepDevices } from './lib/vxlan-keep.ts'
 
 const SPEC = {
   ...ETCD_FLAGS,
@@ -28,6 +29,7 @@ const SPEC = {
   'subnet-lease-ttl': { type: 'int', default: LEASE_TTL, help: 'etcd lease TTL in seconds (flannel: fixed 86400; change only to test renewal)', arg: 'seconds' },
   'lease-check-interval': { type: 'int', default: CHECK_MS / 1000, help: "weft's own: read our lease key every this many seconds, to notice its deletion even when the watch connection is silently dead (0: never)", arg: 'seconds' },
   'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
+  'device-check-interval': { type: 'int', default: 5, help: 'with --vxlan-device: seconds between checks that the vxlan device(s) still exist; a deleted one is made again', arg: 'seconds' },
   'vxlan-device': { type: 'bool', default: false, help: 'with a vxlan config: create or reuse flannel.<VNI> first, publish its VNI and MAC as BackendData, give it <lease IP>/32 after the lease (flanneld passes this)' },
   network: { type: 'string', help: 'static mode: the cluster network (no registry), with --subnet', arg: 'cidr' },
   subnet: { type: 'string', help: "static mode: this node's subnet, inside --network", arg: 'cidr' },
@@ -84,6 +86,11 @@ async function main(): Promise<void> {
   }
   writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
   if (f.once) return process.exit(0)
+  if (vxlan) {
+    const kept = [{ ...vxlan, lease: lease.subnet, network: cfg.network! }]
+    if (vxlan6 && lease.ipv6Subnet) kept.push({ ...vxlan6, lease: lease.ipv6Subnet, network: cfg.ipv6Network! })
+    keepDevices(kept, { intervalMs: f['device-check-interval'] * 1000, signal: stop.signal, log })
+  }
 
   const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000 })
   if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
@@ -111,6 +118,8 @@ function parseArgs(): F {
   if (ttl <= m * 60 || ttl > 10 * LEASE_TTL) die(`--subnet-lease-ttl=${ttl}: must be longer than the renew margin (${m} min) and at most ${10 * LEASE_TTL}`)
   const check = f['lease-check-interval']
   if (check < 0 || check > 86400) die(`--lease-check-interval=${check}: must be from 0 (off) to 86400 seconds`)
+  const dev = f['device-check-interval']
+  if (dev < 1 || dev > 3600) die(`--device-check-interval=${dev}: must be from 1 to 3600 seconds`)
   if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) die(`--mtu=${f.mtu}: must be from 68 to 65535`)
   if (!f['subnet-file']) die('--subnet-file must not be empty')
   return f

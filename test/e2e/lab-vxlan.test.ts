@@ -127,6 +127,20 @@ async function restart(n: LabNode): Promise<string> {
   return lab.logOf(n).slice(from)
 }
 
+test('vxlan: flannel.1 deleted by hand is made again by the running writer with the same MAC and address; the peers come back on it', async () => {
+  const [a, b] = lab.nodes
+  const mac = await macOf(a)
+  const addr = async () => (await inNs<any[]>(a, ['ip', '-4', '-j', 'addr', 'show', 'dev', 'flannel.1']))[0]?.addr_info?.map((x: any) => `${x.local}/${x.prefixlen}`)
+  const before = await addr()
+  await run(['ip', '-n', a.ns, 'link', 'del', 'flannel.1'])
+  await lab.until('flannel.1 back on the first node', async () => (await run(['ip', '-n', a.ns, 'link', 'show', 'flannel.1'], { nothrow: true })).code === 0, 10000)
+  await lab.until('its address back', async () => JSON.stringify(await addr()) === JSON.stringify(before), 5000)
+  assert.equal(await macOf(a), mac, 'same MAC: the lease and the peers\' fdb entries stay right')
+  assert.match(lab.logOf(a), /flannel\.1 has been deleted: creating it again \(MAC /)
+  const want = [await macOf(b), b.ip, `${net(b).split('/')[0]} onlink`]
+  await lab.until("the peer's entries back on the new flannel.1", async () => JSON.stringify(await entries(a, net(b))) === JSON.stringify(want), 20000)
+})
+
 test('vxlan: a restart reuses the compatible flannel.1 untouched (same MAC, same VtepMAC in the lease)', async () => {
   const n = lab.nodes[0]
   const mac = await macOf(n)
