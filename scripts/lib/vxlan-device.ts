@@ -144,19 +144,33 @@ export async function readAddrs(name: string, family: 4 | 6 = 4): Promise<{ loca
   return (links[0]?.addr_info ?? []).filter((a) => a.family === (family === 4 ? 'inet' : 'inet6'))
 }
 
-/** Before the lease: the device exists as specified; returns its MAC (the planned one with dryRun). */
-export async function ensureDevice(s: VxlanSpec, dryRun: boolean, say: (m: string) => void): Promise<string> {
+/**
+ * Before the lease: the device exists as specified; returns its MAC (the planned one with dryRun).
+ * A new device gets `wantMac` when given (re-creating a deleted one: the lease already has it).
+ */
+export async function ensureDevice(s: VxlanSpec, dryRun: boolean, say: (m: string) => void, wantMac?: string): Promise<string> {
   const cur = await readLink(s.name)
   const why = cur ? incompatibility(s, cur) : undefined
-  const mac = cur && !why ? cur.mac : randomMac()
+  const mac = cur && !why ? cur.mac : (wantMac ?? randomMac())
   if (cur && why) say(`${s.name} exists but ${why}: deleting and recreating it`)
   else if (cur) say(`${s.name} exists and is compatible: reusing it (MAC ${cur.mac})`)
   await applyPlan(planDevice(s, cur, mac), dryRun)
+  await noRouterAdvertisements(s.name, dryRun)
   if (dryRun) return mac
   const now = await readLink(s.name)
   // flannel checks this too (#1795): a MAC the kernel changed would make every peer's FDB wrong.
   if (now?.mac !== mac) throw new Error(`${s.name}'s mac address wanted: ${mac}, but got: ${now?.mac ?? '(no device)'}`)
   return mac
+}
+
+/**
+ * flannel's `net/ipv6/conf/<dev>/accept_ra=0`: the overlay device must not configure itself from
+ * router advertisements. A kernel without IPv6 has no such knob: that is fine, so no error.
+ */
+async function noRouterAdvertisements(name: string, dryRun: boolean): Promise<void> {
+  const argv = ['sysctl', '-qw', `net/ipv6/conf/${name}/accept_ra=0`]
+  if (dryRun) return applyPlan([{ argv }], true)
+  await run(argv, { nothrow: true })
 }
 
 /** After the lease: the /32 (IPv6: /128) address and link up. */

@@ -3,9 +3,8 @@
 // `intervalMs` one `ip -d -j link show` per device; a device that is gone is made again with the
 // same MAC (the one our lease publishes, so the peers' fdb entries stay right), its address and
 // link up. The route syncer's next full sync (every --resync s) then programs the peers on it.
-import { applyPlan } from './sh.ts'
 import type { Cidr } from './cidr.ts'
-import { configureDevice, planDevice, readLink, type VxlanSpec } from './vxlan-device.ts'
+import { configureDevice, ensureDevice, readLink, type VxlanSpec } from './vxlan-device.ts'
 import { errText } from './log.ts'
 
 export interface KeptDevice {
@@ -27,7 +26,7 @@ export function keepDevices(devs: readonly KeptDevice[], o: { intervalMs: number
       for (const d of devs) {
         if (await readLink(d.spec.name)) continue
         o.log(`${d.spec.name} has been deleted: creating it again (MAC ${d.mac}, as in our lease)`)
-        await applyPlan(planDevice(d.spec, undefined, d.mac))
+        await ensureDevice(d.spec, false, o.log, d.mac)
         await configureDevice(d.spec.name, d.lease, d.network, false)
       }
       lastError = ''

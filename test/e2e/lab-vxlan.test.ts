@@ -39,7 +39,7 @@ after(async () => {
   await lab.down()
 })
 
-test('vxlan: flannel.1 is VNI 1, port 8472, nolearning, MTU 1450 over a 1500 underlay, <lease IP>/32, up', async () => {
+test('vxlan: flannel.1 is VNI 1, port 8472, nolearning, MTU 1450 over a 1500 underlay, <lease IP>/32, up, accept_ra 0', async () => {
   for (const n of lab.nodes) {
     const [l] = await inNs<any[]>(n, ['ip', '-d', '-j', 'addr', 'show', 'flannel.1'])
     const [eth] = await inNs<any[]>(n, ['ip', '-j', 'link', 'show', 'eth0'])
@@ -50,6 +50,8 @@ test('vxlan: flannel.1 is VNI 1, port 8472, nolearning, MTU 1450 over a 1500 und
     assert.ok(l.flags.includes('UP'))
     assert.deepEqual(l.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), [net(n).replace('/24', '/32')])
     assert.match(readFileSync(n.subnetFile, 'utf8'), /^FLANNEL_MTU=1450$/m)
+    // flannel's accept_ra=0 on the overlay device (a sysctl of the node's own namespace)
+    assert.equal((await run(['ip', 'netns', 'exec', n.ns, 'cat', '/proc/sys/net/ipv6/conf/flannel.1/accept_ra'])).stdout.trim(), '0')
   }
 })
 
@@ -137,6 +139,7 @@ test('vxlan: flannel.1 deleted by hand is made again by the running writer with 
   await lab.until('its address back', async () => JSON.stringify(await addr()) === JSON.stringify(before), 5000)
   assert.equal(await macOf(a), mac, 'same MAC: the lease and the peers\' fdb entries stay right')
   assert.match(lab.logOf(a), /flannel\.1 has been deleted: creating it again \(MAC /)
+  assert.equal((await run(['ip', 'netns', 'exec', a.ns, 'cat', '/proc/sys/net/ipv6/conf/flannel.1/accept_ra'])).stdout.trim(), '0')
   const want = [await macOf(b), b.ip, `${net(b).split('/')[0]} onlink`]
   await lab.until("the peer's entries back on the new flannel.1", async () => JSON.stringify(await entries(a, net(b))) === JSON.stringify(want), 20000)
 })
