@@ -10,6 +10,8 @@ import type { ChildProcess } from 'node:child_process'
 import { Scope, waitFor, dist, must, inNs } from '../helpers/scope.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
 import { EtcdClient } from '../../scripts/lib/etcd.ts'
+import { keepLease } from '../../scripts/lib/subnet-renew.ts'
+import { parseCidr } from '../../scripts/lib/cidr.ts'
 
 const scope = new Scope()
 let etcd: Etcd
@@ -221,9 +223,15 @@ test('bad --lease-check-interval: a clear message, exit 1, nothing leased', asyn
   assert.equal(etcdctl(etcd.endpoint, ['get', '--prefix', '--keys-only', prefix], { netns: ens }).stdout.trim(), '')
 })
 
+// In-process, against an etcd on 127.0.0.1 (reachable from the test process itself).
+let local: Etcd | undefined
+async function localClient(): Promise<EtcdClient> {
+  local ??= await startEtcd(scope)
+  return new EtcdClient({ endpoints: [local.endpoint] })
+}
+
 test('EtcdClient.putIfPresent: puts only while the key exists (a txn on version > 0)', async () => {
-  const local = await startEtcd(scope) // on 127.0.0.1, for the test process itself
-  const c = new EtcdClient({ endpoints: [local.endpoint] })
+  const c = await localClient()
   try {
     assert.equal(await c.putIfPresent('/pip/k', 'one'), false)
     assert.equal(await c.get('/pip/k'), undefined, 'an absent key is not created')
@@ -238,6 +246,48 @@ test('EtcdClient.putIfPresent: puts only while the key exists (a txn on version 
     assert.equal(await c.get('/pip/k'), undefined)
   } finally {
     c.close()
-    await local.stop()
+  }
+})
+
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+
+async function held(c: EtcdClient, key: string) {
+  const id = await c.grant(3600)
+  await c.put(key, 'v', id)
+  return { subnet: parseCidr('10.244.3.0/24'), key, value: 'v', etcdLease: id, expiresAt: Date.now() + 3_600_000, how: 'allocated' as const }
+}
+
+test('keepLease with the check running: a stop ends it at once and leaves no timer behind', async () => {
+  const c = await localClient()
+  try {
+    const base = timers()
+    const stop = new AbortController()
+    const logs: string[] = []
+    const p = keepLease(c, await held(c, '/kl/stop'), { ttl: 3600, marginMs: 60_000, signal: stop.signal, log: (m) => logs.push(m), checkMs: 20 })
+    await new Promise((r) => setTimeout(r, 300))
+    const t0 = Date.now()
+    stop.abort()
+    assert.equal(await p, 'stopped')
+    assert.ok(Date.now() - t0 < 100, `took ${Date.now() - t0} ms`)
+    await new Promise((r) => setTimeout(r, 100)) // a read in flight at the stop finishes
+    assert.equal(timers(), base, 'no timer outlives keepLease')
+    assert.deepEqual(logs, [])
+  } finally {
+    c.close()
+  }
+})
+
+test('keepLease: our key deleted -> revoked (watch or check, whichever is first), no timer behind', async () => {
+  const c = await localClient()
+  try {
+    const base = timers()
+    const p = keepLease(c, await held(c, '/kl/del'), { ttl: 3600, marginMs: 60_000, signal: new AbortController().signal, log: () => {}, checkMs: 20 })
+    await new Promise((r) => setTimeout(r, 200))
+    await c.delete('/kl/del')
+    assert.equal(await p, 'revoked')
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(timers(), base)
+  } finally {
+    c.close()
   }
 })
