@@ -114,14 +114,7 @@ async function familyChecks(lab: Lab, family: 4 | 6): Promise<number> {
   const failed = results.filter(([, , ok]) => !ok).length
 
   const [a, b] = [lab.pods[0], lab.pods.find((p) => p.node !== lab.pods[0].node)!]
-  const target = podIp(b) ?? (family === 4 ? '127.0.0.1' : '::1')
-  const srv = lab.startWhoAmI(b.ns, target)
-  const out = lab.startWhoAmI(lab.out, outside)
-  await new Promise((r) => setTimeout(r, 300))
-  const seenByPod = await lab.sourceSeen(a.ns, target)
-  const seenOutside = await lab.sourceSeen(a.ns, outside)
-  srv.kill()
-  out.kill()
+  const { byPod: seenByPod, outside: seenOutside } = await lab.sourcesSeen(a, b, family)
   const okPod = seenByPod === podIp(a)
   const okOut = seenOutside === nodeIp(a)
   say(`\n${a.name} (${podIp(a)}) -> ${b.name} (${podIp(b)}): the pod sees ${seenByPod} ${okPod ? '(the pod address is kept)' : `FAIL: expected ${podIp(a)}`}`)

@@ -242,6 +242,24 @@ export class Lab {
     return this.spawnIn(ns, [process.execPath, '-e', js])
   }
 
+  /**
+   * From pod a, in one family: the source address pod b sees (kept, between pods), and the one
+   * the outside host sees (masqueraded to a's node).
+   */
+  async sourcesSeen(a: LabPod, b: LabPod, family: 4 | 6 = 4): Promise<{ byPod: string; outside: string }> {
+    const target = (family === 4 ? b.ip : b.ip6) ?? (family === 4 ? '127.0.0.1' : '::1')
+    const outside = family === 4 ? OUTSIDE_IP : OUTSIDE_IP6
+    const srv = this.startWhoAmI(b.ns, target)
+    const out = this.startWhoAmI(this.out, outside)
+    await new Promise((r) => setTimeout(r, 300))
+    try {
+      return { byPod: await this.sourceSeen(a.ns, target), outside: await this.sourceSeen(a.ns, outside) }
+    } finally {
+      srv.kill()
+      out.kill()
+    }
+  }
+
   /** Connect from ns to ip:port and return the source address the server saw. */
   async sourceSeen(ns: string, ip: string, port = 7777): Promise<string> {
     const js = `const c=require('net').connect(${port},'${ip}');let d='';c.on('data',x=>d+=x);c.on('end',()=>{process.stdout.write(d);process.exit(0)});c.on('error',e=>{process.stdout.write('error: '+e.code);process.exit(0)});setTimeout(()=>{process.stdout.write('timeout');process.exit(0)},3000)`

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
-import { Lab, OUTSIDE_IP6 } from '../../scripts/lib/lab.ts'
+import { Lab } from '../../scripts/lib/lab.ts'
 import { run } from '../../scripts/lib/sh.ts'
 import { root } from '../helpers/scope.ts'
 
@@ -46,16 +46,7 @@ test('pods get an address of each family; pods reach each other over IPv6 across
 
 test('IPv6: the source is kept between nodes and masqueraded to the node\'s IPv6 address outside', async () => {
   const [a, b] = lab.pods
-  const srv = lab.startWhoAmI(b.ns, b.ip6!)
-  const out = lab.startWhoAmI(lab.out, OUTSIDE_IP6)
-  await new Promise((r) => setTimeout(r, 300))
-  try {
-    assert.equal(await lab.sourceSeen(a.ns, b.ip6!), a.ip6)
-    assert.equal(await lab.sourceSeen(a.ns, OUTSIDE_IP6), a.node.ip6)
-  } finally {
-    srv.kill()
-    out.kill()
-  }
+  assert.deepEqual(await lab.sourcesSeen(a, b, 6), { byPod: a.ip6, outside: a.node.ip6 })
 })
 
 test('ip6tables holds FLANNEL-POSTRTG for the node\'s IPv6 subnet', async () => {

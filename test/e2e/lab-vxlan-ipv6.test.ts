@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { Lab, OUTSIDE_IP6, type LabNode } from '../../scripts/lib/lab.ts'
+import { Lab, type LabNode } from '../../scripts/lib/lab.ts'
 import { runJson } from '../../scripts/lib/sh.ts'
 import { root } from '../helpers/scope.ts'
 
@@ -76,16 +76,7 @@ test('vxlan IPv6: a pod reaches a pod on another node over flannel-v6.1 with its
   const [a, b] = lab.pods
   assert.notEqual(a.node, b.node)
   const before = (await inNs<any[]>(a.node, ['ip', '-s', '-j', 'link', 'show', DEV6]))[0].stats64.tx.packets
-  const srv = lab.startWhoAmI(b.ns, b.ip6!)
-  const out = lab.startWhoAmI(lab.out, OUTSIDE_IP6)
-  await new Promise((r) => setTimeout(r, 300))
-  try {
-    assert.equal(await lab.sourceSeen(a.ns, b.ip6!), a.ip6)
-    assert.equal(await lab.sourceSeen(a.ns, OUTSIDE_IP6), a.node.ip6)
-  } finally {
-    srv.kill()
-    out.kill()
-  }
+  assert.deepEqual(await lab.sourcesSeen(a, b, 6), { byPod: a.ip6, outside: a.node.ip6 })
   const after = (await inNs<any[]>(a.node, ['ip', '-s', '-j', 'link', 'show', DEV6]))[0].stats64.tx.packets
   assert.ok(after > before, 'packets went through flannel-v6.1')
 })
