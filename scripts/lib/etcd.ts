@@ -171,14 +171,16 @@ export class EtcdClient {
   }
 
   /**
-   * Compare-and-set update: put only while the key exists (version > 0). A renewal must not
-   * recreate a key an operator (or expiry) deleted meanwhile.
+   * Compare-and-set update: put only while the key exists (version > 0), or, with `expect`, only
+   * while it still holds exactly that value. A renewal must neither recreate a key an operator (or
+   * expiry) deleted meanwhile, nor overwrite the lease another node took after ours expired.
    */
-  async putIfPresent(key: string, value: string, lease?: string): Promise<boolean> {
+  async putIfPresent(key: string, value: string, lease?: string, expect?: string): Promise<boolean> {
     const put: Json = { key: b64(key), value: b64(value) }
     if (lease && lease !== '0') put.lease = lease
+    const compare = expect === undefined ? { target: 'VERSION', key: b64(key), result: 'GREATER', version: '0' } : { target: 'VALUE', key: b64(key), result: 'EQUAL', value: b64(expect) }
     const r = await this.call('/v3/kv/txn', {
-      compare: [{ target: 'VERSION', key: b64(key), result: 'GREATER', version: '0' }],
+      compare: [compare],
       success: [{ request_put: put }],
     })
     return r.succeeded === true

@@ -51,10 +51,11 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
     if (end.signal.aborted) return
     try {
       const id = await etcd.grant(o.ttl)
-      // Only while the key exists: a renewal racing an operator's DELETE must not write it back.
-      if (!(await etcd.putIfPresent(lease.key, lease.value, id))) {
+      // Only while the key still holds our value: a renewal racing an operator's DELETE must not
+      // write it back, nor overwrite a node that took the subnet after our lease expired.
+      if (!(await etcd.putIfPresent(lease.key, lease.value, id, lease.value))) {
         await etcd.revoke(id).catch(() => {})
-        if (!end.signal.aborted) o.log(`Our lease ${lease.subnet.text} (${lease.key}) is gone at renewal time; not writing it back`)
+        if (!end.signal.aborted) o.log(`Our lease ${lease.subnet.text} (${lease.key}) is gone or no longer ours at renewal time; not writing it`)
         return revoke()
       }
       const old = current

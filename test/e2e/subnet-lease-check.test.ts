@@ -188,12 +188,23 @@ test('renewal race: a key deleted before a renewal is not written back; exit 0 r
   blind(w.ns, [await watchConn(w)])
   del(w.key)
   assert.equal(await within(w.exited, 15_000), 0, w.out.stderr)
-  assert.match(w.out.stderr, /Our lease 10\.244\.\d+\.0\/24 \(.*\) is gone at renewal time; not writing it back/)
+  assert.match(w.out.stderr, /Our lease 10\.244\.\d+\.0\/24 \(.*\) is gone or no longer ours at renewal time; not writing it/)
   assert.match(w.out.stderr, /Lease has been revoked\. Shutting down daemon\./)
   assert.doesNotMatch(w.out.stderr, /Renewed lease/)
   assert.equal(exists(w.key), false, 'the key stays deleted')
   const keys = etcdctl(etcd.endpoint, ['get', '--prefix', '--keys-only', `${w.prefix}/subnets/`], { netns: ens }).stdout.trim()
   assert.equal(keys, '', 'no key written back')
+})
+
+test('renewal race: the subnet taken by another node (another value) before a renewal is not overwritten; exit 0 revoked', async () => {
+  const w = await writer(['--lease-check-interval=0', '--subnet-lease-ttl=70', '--subnet-lease-renew-margin=1'])
+  blind(w.ns, [await watchConn(w)])
+  const theirs = JSON.stringify({ PublicIP: '10.99.0.99', PublicIPv6: null, BackendType: 'host-gw' })
+  assert.equal(etcdctl(etcd.endpoint, ['put', w.key, theirs], { netns: ens }).code, 0)
+  assert.equal(await within(w.exited, 15_000), 0, w.out.stderr)
+  assert.match(w.out.stderr, /is gone or no longer ours at renewal time; not writing it/)
+  assert.doesNotMatch(w.out.stderr, /Renewed lease/)
+  assert.equal(etcdctl(etcd.endpoint, ['get', '--print-value-only', w.key], { netns: ens }).stdout.trim(), theirs, 'the other node keeps its lease')
 })
 
 test('a healthy watch with the check every second: renewals, no spurious restart, a delete still ends it', async () => {
@@ -241,8 +252,13 @@ test('EtcdClient.putIfPresent: puts only while the key exists (a txn on version 
     const kv = await c.get('/pip/k')
     assert.equal(kv?.value, 'two')
     assert.equal(kv?.lease, id)
+    // With expect: only while the value is exactly that.
+    assert.equal(await c.putIfPresent('/pip/k', 'four', id, 'not-two'), false)
+    assert.equal((await c.get('/pip/k'))?.value, 'two')
+    assert.equal(await c.putIfPresent('/pip/k', 'two', id, 'two'), true)
     await c.delete('/pip/k')
     assert.equal(await c.putIfPresent('/pip/k', 'three', id), false)
+    assert.equal(await c.putIfPresent('/pip/k', 'three', id, 'two'), false)
     assert.equal(await c.get('/pip/k'), undefined)
   } finally {
     c.close()
