@@ -178,16 +178,18 @@ async function main(): Promise<void> {
 async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) => string[]; routesArgs: string[]; loadConfig: () => Promise<NetworkConfig | undefined>; masq: boolean }): Promise<void> {
   const show = (name: string, args: string[]) => {
     process.stdout.write(`# ${name} --dry-run\n`)
-    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+    // The part's stderr goes straight through: while it waits (etcd away, no config yet) its
+    // "waiting" lines are what the operator sees.
+    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
     process.stdout.write(r.stdout ?? '')
     if (r.status !== 0) {
       // e.g. the route syncer cannot plan vxlan peers before the writer has made flannel.<VNI>
-      process.stdout.write(`# ${name} could not plan (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}\n`)
+      process.stdout.write(`# ${name} could not plan (exit ${r.status}; its message is above, on stderr)\n`)
     }
     return r
   }
   const w = show('weft-subnet', o.writerArgs)
-  if (w.status !== 0) die(`weft-subnet --dry-run failed: ${(w.stderr ?? '').trim()}`)
+  if (w.status !== 0) die(`weft-subnet --dry-run failed (exit ${w.status}; its message is above)`)
   const plan = w.stdout ?? ''
   const network = /^FLANNEL_NETWORK=(\S+)$/m.exec(plan)?.[1]
   const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(plan)?.[1]

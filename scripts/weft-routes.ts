@@ -12,7 +12,7 @@ import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
 import type { NetworkConfig } from './lib/netconfig.ts'
 import { waitForConfig } from './lib/config-wait.ts'
 import { showPlan } from './lib/sh.ts'
-import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes } from './lib/route-kernel.ts'
+import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes, readIfaceNets } from './lib/route-kernel.ts'
 import { PeerRegistry, sleep } from './lib/route-peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/route-sync.ts'
 import { readLink } from './lib/vxlan-device.ts'
@@ -109,8 +109,9 @@ async function main(): Promise<void> {
 /**
  * vxlan: the same loop (snapshot, watch, periodic full sync), programming flannel.<VNI>'s peers.
  * With DirectRouting, peers on the external interface's networks get host-gw routes instead
- * (route-direct.ts). Either way the gateway routes through --iface inside the network are
- * reconciled too, so a peer's direct route goes when it leaves or DirectRouting is turned off.
+ * (route-direct.ts), and the gateway routes through --iface inside the network are reconciled as
+ * the host-gw backend does (a peer's direct route goes when it leaves). Without it, routes on the
+ * external interface are never touched, as in flannel.
  */
 async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
   if (!node.networks.some((n) => n.family === 4)) die('vxlan: IPv6-only networks are not supported by weft-routes yet')
@@ -126,29 +127,34 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   for (const d of [dev, dev6]) if (d && !(await readLink(d))) die(`vxlan device ${d} does not exist (the subnet writer creates it)`)
   const peers = new VxlanPeers(node, vni)
   const directNode: NodeView = { ...node, ifaceRoutesOnly: true, blackhole: false }
-  const split = () => {
+  // The interface's networks decide who is direct: read again at every sync (a renumbered
+  // interface moves peers between overlay and direct without a restart).
+  let ifaceNets = node.ifaceNets ?? []
+  const split = async () => {
     const all = peers.compute(registry.leases)
-    return direct ? splitDirect(all, node.ifaceNets ?? []) : { direct: [], overlay: all }
+    if (!direct) return { direct: [], overlay: all }
+    ifaceNets = await readIfaceNets(node.iface).catch(() => ifaceNets)
+    return splitDirect(all, ifaceNets)
   }
   if (f['dry-run']) {
-    const want = split()
+    const want = await split()
     const plan = await planVxlanSync(node, dev, want.overlay)
     const plan6 = dev6 ? await planVxlanSync(node, dev6, want.overlay, 6) : undefined
-    const routes = await planSync(directNode, want.direct)
-    process.stdout.write(showPlan([...vxlanSteps(plan), ...(plan6 ? vxlanSteps(plan6) : []), ...(routes.batch ? [batchStep(routes.batch)] : [])]))
+    const routes = direct ? await planSync(directNode, want.direct) : undefined
+    process.stdout.write(showPlan([...vxlanSteps(plan), ...(plan6 ? vxlanSteps(plan6) : []), ...(routes?.batch ? [batchStep(routes.batch)] : [])]))
     const v6 = plan6 ? `; IPv6 ${plan6.added} peers added, ${plan6.changed} changed, ${plan6.removed} removed` : ''
-    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}; direct routes ${planSummary(routes)}; nothing changed`)
+    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}${routes ? `; direct routes ${planSummary(routes)}` : ''}; nothing changed`)
     return
   }
   const syncers = [new VxlanSyncer(node, dev, 4), ...(dev6 ? [new VxlanSyncer(node, dev6, 6)] : [])]
-  const routes = new RouteSyncer(directNode)
+  const routes = direct ? new RouteSyncer(directNode) : undefined
   // The overlay first: a peer that turned direct loses its onlink route before its direct route
   // is written at the same destination (and the other way round, `route replace` moves it back).
   const syncAll = async () => {
-    const want = split()
+    const want = await split()
     let ok = true
     for (const s of syncers) ok = (await s.sync(want.overlay)) && ok
-    return (await routes.sync(want.direct, true)) && ok
+    return (routes ? await routes.sync(want.direct, true) : true) && ok
   }
   if (f.once) {
     process.exitCode = (await syncAll()) ? 0 : 1
@@ -181,6 +187,8 @@ function checkIfaceName(name: string): string {
   if (!name) throw new UsageError('--iface is required: the external interface the peer routes go through')
   // The kernel's own rule for link names (dev_valid_name): no '/', ':' or whitespace, <= 15 bytes.
   if (!/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..') throw new UsageError(`--iface ${JSON.stringify(name)}: not a valid interface name`)
+  // The name goes into an `ip -batch` line, where # starts a comment and quotes group words.
+  if (/[#"'\\]/.test(name)) throw new UsageError(`--iface ${JSON.stringify(name)}: weft does not support # " ' or \\ in interface names`)
   return name
 }
 

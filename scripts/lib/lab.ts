@@ -236,7 +236,7 @@ export class Lab {
     return r.code === 0
   }
 
-  /** Start a TCP server in ns on port; each connection is answered with the peer address it sees. */
+  /** Start a TCP server in ns on port; each connection is answered with the peer address it sees. Prints "up" once listening. */
   startWhoAmI(ns: string, ip: string, port = 7777): ChildProcess {
     const js = `require('net').createServer(s=>{s.end(s.remoteAddress.replace(/^::ffff:/,''))}).listen(${port},'${ip}',()=>console.log('up'))`
     return this.spawnIn(ns, [process.execPath, '-e', js])
@@ -251,8 +251,8 @@ export class Lab {
     const outside = family === 4 ? OUTSIDE_IP : OUTSIDE_IP6
     const srv = this.startWhoAmI(b.ns, target)
     const out = this.startWhoAmI(this.out, outside)
-    await new Promise((r) => setTimeout(r, 300))
     try {
+      await Promise.all([listening(srv), listening(out)])
       return { byPod: await this.sourceSeen(a.ns, target), outside: await this.sourceSeen(a.ns, outside) }
     } finally {
       srv.kill()
@@ -315,4 +315,21 @@ export class Lab {
     const live = this.procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => p.pid)
     writeFileSync(join(this.dir, 'manifest.json'), JSON.stringify({ namespaces: this.namespaces, pids: live }) + '\n')
   }
+}
+
+/** Resolves once a startWhoAmI server printed "up" (listening), or after 5 s, or when it exits. */
+function listening(p: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, 5000)
+    let text = ''
+    p.stdout?.on('data', (d) => {
+      text += d
+      if (text.includes('up')) done()
+    })
+    p.once('exit', done)
+    function done() {
+      clearTimeout(t)
+      resolve()
+    }
+  })
 }

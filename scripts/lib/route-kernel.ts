@@ -20,25 +20,33 @@ export async function readIfaceAndRoutes(iface: string): Promise<{ addrs?: strin
   const lines = res.stdout.split('\n').filter((l) => l.trim() !== '')
   if (res.code !== 0 && lines.length === 0 && /does not exist/.test(res.stderr)) return { nets: [], routes: [] }
   if (res.code !== 0 || lines.length !== 2) throw new Error(`${cmdline(argv)}: ${res.stderr.trim() || `exit status ${res.code}`}`)
-  let links: { addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[], routes: unknown
+  let links: AddrLinks, routes: unknown
   try {
     links = JSON.parse(lines[0])
     routes = JSON.parse(lines[1])
   } catch (e) {
     throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
   }
-  const infos = links.flatMap((l) => l.addr_info ?? [])
-  const addrs = infos.map((a) => a.local ?? '').filter(Boolean)
-  // The interface's connected IPv4 networks (vxlan DirectRouting: a peer inside one is on-link).
-  // IPv4 only: parsing the link-local IPv6 address would load ip-num on every start.
-  const nets = infos.filter((a) => a.family === 'inet').flatMap((a) => {
+  const addrs = links.flatMap((l) => l.addr_info ?? []).map((a) => a.local ?? '').filter(Boolean)
+  return { addrs, nets: v4Nets(links), routes: parseKernelRoutes(routes, 4) }
+}
+
+type AddrLinks = { addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[]
+
+/** The interface's connected IPv4 networks now (vxlan DirectRouting: a peer inside one is on-link). */
+export async function readIfaceNets(iface: string): Promise<Cidr[]> {
+  return v4Nets(await runJson<AddrLinks>(['ip', '-4', '-j', 'addr', 'show', 'dev', iface]))
+}
+
+// IPv4 only: parsing the link-local IPv6 address would load ip-num on every start.
+function v4Nets(links: AddrLinks): Cidr[] {
+  return links.flatMap((l) => l.addr_info ?? []).filter((a) => a.family === 'inet').flatMap((a) => {
     try {
       return [parseCidr(`${a.local}/${a.prefixlen}`)]
     } catch {
       return []
     }
   })
-  return { addrs, nets, routes: parseKernelRoutes(routes, 4) }
 }
 
 /**

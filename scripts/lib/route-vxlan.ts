@@ -55,6 +55,7 @@ export class VxlanPeers {
       const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
       if (problem) return none(problem)
       if (node.localIps.includes(l.publicIp.text)) return none(`its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`)
+      if (this.v6 && l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text)) return none(`its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`)
       const p4 = vxlanPeer(l, this.vni)
       if (typeof p4 === 'string') return none(p4)
       if (!this.v6) return { peers: [p4], why: '' }

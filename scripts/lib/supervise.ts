@@ -9,6 +9,8 @@ import { log } from './log.ts'
 export interface PartSpec {
   name: string
   args: string[]
+  /** the program to run the bundle with (default: this Node) */
+  command?: string
   /** extra environment, over this process's own (which children inherit: FLANNELD_ETCD_PASSWORD) */
   env?: Record<string, string>
   /** called for each stdout line (parts report events as JSON lines) */
@@ -40,7 +42,7 @@ export class Part {
     // Secrets travel in the environment, never in argv (visible in ps): see etcd-flags.ts.
     let child: ChildProcess
     try {
-      child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
+      child = spawn(this.spec.command ?? process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.spec.env } })
     } catch (e) {
       // Some failures (E2BIG, EINVAL) throw here instead of emitting 'error'.
       return this.died(null, null, (e as Error).message)
@@ -80,7 +82,8 @@ export class Part {
     this.stopping = true
     if (this.timer) clearTimeout(this.timer)
     const c = this.child
-    if (!c) return
+    // A child whose spawn failed has no pid and will never emit 'exit'.
+    if (!c || c.pid === undefined) return
     const gone = new Promise((r) => c.once('exit', r))
     c.kill('SIGTERM')
     const t = setTimeout(() => c.kill('SIGKILL'), 5000)

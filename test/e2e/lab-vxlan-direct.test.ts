@@ -56,13 +56,7 @@ test('vxlan DirectRouting: pods on the two nodes reach each other with their own
   const [pa, pb] = lab.pods
   assert.notEqual(pa.node, pb.node)
   const before = (await inNs<any[]>(pa.node, ['ip', '-s', '-j', 'link', 'show', 'flannel.1']))[0].stats64.tx.packets
-  const srv = lab.startWhoAmI(pb.ns, pb.ip)
-  await new Promise((r) => setTimeout(r, 300))
-  try {
-    assert.equal(await lab.sourceSeen(pa.ns, pb.ip), pa.ip)
-  } finally {
-    srv.kill()
-  }
+  assert.equal((await lab.sourcesSeen(pa, pb)).byPod, pa.ip)
   const after = (await inNs<any[]>(pa.node, ['ip', '-s', '-j', 'link', 'show', 'flannel.1']))[0].stats64.tx.packets
   assert.equal(after, before, 'no packet went through the overlay')
 })

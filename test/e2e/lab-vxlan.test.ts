@@ -197,3 +197,16 @@ test('vxlan: weft-routes --dry-run on a node in line prints no batch', async () 
   assert.equal(r.stdout, '')
   assert.match(r.stderr, /would apply 0 peers added, 0 changed, 0 removed/)
 })
+
+test('vxlan without DirectRouting never touches routes on the external interface (flannel does not either)', async () => {
+  const n = lab.nodes[0]
+  const route = ['10.244.250.0/24', 'via', lab.nodes[1].ip, 'dev', 'eth0']
+  await run(['ip', '-n', n.ns, 'route', 'add', ...route])
+  try {
+    const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-routes'), '--iface', 'eth0', `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--once'])
+    assert.doesNotMatch(r.stderr, /routes: .*removed/)
+    assert.ok((await lab.routesOf(n)).some((x) => x.dst === '10.244.250.0/24' && x.dev === 'eth0'), 'the hand-made route is still there')
+  } finally {
+    await run(['ip', '-n', n.ns, 'route', 'del', ...route], { nothrow: true })
+  }
+})

@@ -81,11 +81,18 @@ after(async () => {
   await scope.close()
 })
 
-test('--iface naming no interface: a clear message, nothing changed', () => {
+test('--iface naming no interface, or with # or a quote: a clear message, nothing changed', () => {
   const before = routes()
   const r = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', 'nosuch0', '--subnet-file', subnetFile, '--once'], { encoding: 'utf8' })
   assert.equal(r.status, 1)
   assert.match(r.stderr, /--iface nosuch0: no such interface/)
+  assert.deepEqual(routes(), before)
+  // Characters ip's batch parser would read as a comment or a quote are refused up front.
+  for (const bad of ['eth#0', 'a"b']) {
+    const b = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', bad, '--subnet-file', subnetFile, '--once'], { encoding: 'utf8' })
+    assert.equal(b.status, 2, b.stderr)
+    assert.match(b.stderr, /does not support # " ' or \\ in interface names/)
+  }
   assert.deepEqual(routes(), before)
 })
 
@@ -212,20 +219,26 @@ test('etcd unreachable at start: --once waits and says so, then proceeds', async
 test('network config missing at start: --once waits and says so (as flannel), then routes once it is put', async () => {
   const cfg = etcdctl(etcd.endpoint, ['get', '--print-value-only', `${P}/config`], { netns: sw }).stdout.trim()
   assert.equal(etcdctl(etcd.endpoint, ['del', `${P}/config`], { netns: sw }).code, 0)
-  put('10.244.13.0-24', lease('192.168.50.53'))
-  const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
-  let text = ''
-  p.stderr!.on('data', (d) => (text += d))
-  await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 5000)
-  await new Promise((r) => setTimeout(r, 1500))
-  assert.equal(p.exitCode, null, text)
-  assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
-  assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
-  assert.equal(etcdctl(etcd.endpoint, ['put', `${P}/config`, cfg], { netns: sw }).code, 0)
-  const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
-  assert.equal(code, 0, text)
-  assert.ok(has('10.244.13.0/24 via 192.168.50.53'), text)
-  del('10.244.13.0-24')
+  // The config comes back whatever happens, so a failure here does not break the tests after it.
+  const restore = () => etcdctl(etcd.endpoint, ['put', `${P}/config`, cfg], { netns: sw })
+  try {
+    put('10.244.13.0-24', lease('192.168.50.53'))
+    const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
+    let text = ''
+    p.stderr!.on('data', (d) => (text += d))
+    await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 5000)
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(p.exitCode, null, text)
+    assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
+    assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
+    assert.equal(restore().code, 0)
+    const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
+    assert.equal(code, 0, text)
+    assert.ok(has('10.244.13.0/24 via 192.168.50.53'), text)
+  } finally {
+    restore()
+    del('10.244.13.0-24')
+  }
 })
 
 test('--ip-blackhole-route: our subnet gets blackhole metric 10000, the bridge route still wins, an unrouted pod address is dropped here, not sent out', async () => {

@@ -125,3 +125,18 @@ test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flan
   assert.equal(p.ipBatch, 'route del fd44:0:0:9::/64 via fd44:0:0:9:: dev flannel-v6.1\nneigh del fd44:0:0:9:: dev flannel-v6.1\nneigh replace fd44:0:0:2:: lladdr 0a:00:00:00:06:02 dev flannel-v6.1 nud permanent\nroute replace fd44:0:0:2::/64 via fd44:0:0:2:: dev flannel-v6.1 onlink\n')
   assert.equal(p.bridgeBatch, 'fdb del 0a:00:00:00:06:09 dev flannel-v6.1 dst fd77::19 self\nfdb replace 0a:00:00:00:06:02 dev flannel-v6.1 dst fd77::12 self permanent\n')
 })
+
+test('dual stack: a lease naming our own PublicIPv6 for a subnet not ours is ignored with a warning', () => {
+  const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}')
+  const n6: NodeView = { ...node, cfg, networks: [net, cfg.ipv6Network!], own: [own, parseCidr('fd44:0:0:1::/64')], localIps: ['192.168.77.11', 'fd77::11'] }
+  const said: string[] = []
+  const w = process.stderr.write
+  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  try {
+    const value = JSON.stringify({ PublicIP: '192.168.77.12', PublicIPv6: 'fd77::11', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' }, BackendV6Data: { VNI: 1, VtepMAC: '0a:00:00:00:06:02' } })
+    assert.deepEqual(new VxlanPeers(n6, 1).compute(new Map([kv('10.244.2.0-24&fd44:0:0:2::-64', value)])), [])
+  } finally {
+    process.stderr.write = w
+  }
+  assert.match(said.join(''), /its PublicIPv6 fd77::11 is this node's, but the subnet is not ours/)
+})

@@ -1,6 +1,7 @@
-// lib/supervise.ts Part, with real child processes. A spawn that fails outright (here E2BIG: an
-// environment value over the kernel's 128 KiB limit for one string) emits 'error' and never
-// 'exit'; the part must still be restarted with backoff, and stop() must cancel that restart.
+// lib/supervise.ts Part, with real child processes. A spawn that fails outright must still be
+// restarted with backoff, and stop() must cancel that restart. Node reports such failures two
+// ways: E2BIG (an environment value over the kernel's 128 KiB limit for one string) throws from
+// spawn(); ENOENT (no such program) emits 'error' and never 'exit'. Both are tested.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Part } from '../../scripts/lib/supervise.ts'
@@ -33,6 +34,21 @@ test('a part whose spawn fails (E2BIG) is restarted with backoff, and stop() can
     assert.equal(failures().length, 2, 'no try after stop()')
     assert.deepEqual(stops, [])
     assert.ok(!lines.some((l) => /started weft-nothing/.test(l)), 'a spawn that failed is not said to have started')
+  })
+})
+
+test("a part whose program is missing (ENOENT: 'error', never 'exit') is restarted with backoff; stop() returns at once", async () => {
+  await withLog(async (lines) => {
+    const p = new Part({ name: 'weft-nothing', args: [], command: '/nonexistent/weft-node' }, () => {})
+    p.start()
+    const failures = () => lines.filter((l) => /weft-nothing could not start: .*ENOENT.*restarting in 1s/.test(l))
+    for (let i = 0; i < 50 && failures().length < 1; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(failures().length, 1, lines.join(''))
+    const t0 = Date.now()
+    await p.stop()
+    assert.ok(Date.now() - t0 < 100, 'stop() does not wait for an exit that never comes')
+    await new Promise((r) => setTimeout(r, 1300))
+    assert.equal(lines.filter((l) => /could not start/.test(l)).length, 1, 'no try after stop()')
   })
 })
 
