@@ -23,6 +23,16 @@ test('weft-lab runs a cluster, prints the table and every check, and removes eve
   assert.equal(existsSync(`/tmp/weft-lab-${id}`), false)
 })
 
+test('weft-lab --backend vxlan --ipv6 --direct-routing: dual stack over vxlan with direct IPv4 routes, every check passes', () => {
+  const r = sh([process.execPath, dist('weft-lab'), '--nodes', '2', '--pods', '1', '--backend', 'vxlan', '--ipv6', '--direct-routing'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /backend vxlan \(DirectRouting\)/)
+  assert.match(r.stdout, /"Backend":\{"Type":"vxlan","DirectRouting":true\}/)
+  assert.match(r.stdout, /IPv6 pod-to-pod \(ping -6\):\n +node1-pod1 +-> ok  node2-pod1/)
+  assert.match(r.stdout, /all checks passed\nlab removed\n$/)
+  assert.deepEqual(netnsOf(idOf(r.stdout)), [])
+})
+
 test('--keep leaves the cluster running; --destroy <id> removes it', () => {
   const r = sh([process.execPath, dist('weft-lab'), '--nodes', '2', '--pods', '1', '--keep'])
   const id = idOf(r.stdout)

@@ -220,7 +220,7 @@ test('a healthy watch with the check every second: renewals, no spurious restart
   assert.match(w.out.stderr, /Lease has been revoked\. Shutting down daemon\./)
 })
 
-test('bad --lease-check-interval: a clear message, exit 1, nothing leased', async () => {
+test('bad --lease-check-interval or --device-check-interval: a clear message, exit 1, nothing leased', async () => {
   const { ns, ip } = nodeNs()
   const prefix = `/weft-lc-${process.pid}-bad/network`
   for (const v of ['-1', '86401']) {
@@ -231,6 +231,12 @@ test('bad --lease-check-interval: a clear message, exit 1, nothing leased', asyn
   const r = inNs(ns, ['node', dist('weft-subnet'), '--lease-check-interval=often'])
   assert.equal(r.code, 2)
   assert.match(r.stderr, /invalid integer value "often" for --lease-check-interval/)
+  // The vxlan device check's interval is validated the same way.
+  for (const v of ['0', '3601']) {
+    const d = inNs(ns, ['node', dist('weft-subnet'), `--etcd-endpoints=http://${ETCD}`, `--etcd-prefix=${prefix}`, `--public-ip=${ip}`, '--mtu=1500', `--device-check-interval=${v}`])
+    assert.equal(d.code, 1, d.stderr)
+    assert.match(d.stderr, new RegExp(`--device-check-interval=${v}: must be from 1 to 3600 seconds`))
+  }
   assert.equal(etcdctl(etcd.endpoint, ['get', '--prefix', '--keys-only', prefix], { netns: ens }).stdout.trim(), '')
 })
 
