@@ -54,10 +54,7 @@ async function main(): Promise<number> {
   let failed = 0
   try {
     say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}${f['direct-routing'] ? ' (DirectRouting)' : ''}`)
-    await lab.up()
-    for (let i = 0; i < f.nodes; i++) await lab.addNode()
-    for (const n of lab.nodes) lab.startFlanneld(n)
-    for (const n of lab.nodes) await lab.waitReady(n).catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
+    await lab.cluster(f.nodes, { pods: () => 0 })
     say(`flanneld is ready on every node`)
 
     // 3. Pods through the CNI plugin.

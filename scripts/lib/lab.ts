@@ -169,6 +169,20 @@ export class Lab {
     await gone
   }
 
+  /**
+   * The usual cluster: `count` nodes; `beforeFlanneld` once they exist (a lease put by hand, say);
+   * flanneld on each (with `args(node)`); every node ready, or an error showing that node's
+   * flanneld log; then `pods(node)` pods on each (default 1).
+   */
+  async cluster(count: number, o: { args?: (n: LabNode) => string[]; pods?: (n: LabNode) => number; beforeFlanneld?: () => Promise<unknown> } = {}): Promise<void> {
+    await this.up()
+    for (let i = 0; i < count; i++) await this.addNode()
+    await o.beforeFlanneld?.()
+    for (const n of this.nodes) this.startFlanneld(n, o.args?.(n) ?? [])
+    for (const n of this.nodes) await this.waitReady(n).catch((e) => Promise.reject(new Error(`${(e as Error).message}\n--- ${n.name} flanneld log ---\n${this.logOf(n)}`)))
+    for (const n of this.nodes) for (let k = o.pods?.(n) ?? 1; k > 0; k--) await this.addPod(n)
+  }
+
   async waitReady(node: LabNode, timeoutMs = 20000): Promise<string> {
     await this.until(`${node.name}'s subnet.env`, () => existsSync(node.subnetFile), timeoutMs)
     return this.subnetOf(node)

@@ -50,25 +50,8 @@ function ansiQuote(a: string): string {
 }
 
 export async function run(argv: Argv, opts: RunOpts = {}): Promise<RunResult> {
-  const { $ } = await loadZx()
-  for (const a of argv) {
-    // zx turns undefined/null into the words "undefined"/"null": refuse them loudly instead.
-    if (typeof a !== 'string') throw new Error(`internal error: non-string argument in ${JSON.stringify(argv)}`)
-  }
   const hasInput = opts.input !== undefined && opts.input !== ''
-  const p = $({
-    quiet: true,
-    nothrow: true,
-    verbose: false,
-    input: hasInput ? opts.input : undefined,
-    stdio: [hasInput ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    timeout: opts.timeoutMs,
-    env: opts.env ?? process.env,
-  })`${argv}`
-  const out = await p
-  const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
-  if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
-  return res
+  return settle((await start(argv, opts, hasInput ? opts.input : undefined)).p, argv, opts)
 }
 
 /**
@@ -77,15 +60,41 @@ export async function run(argv: Argv, opts: RunOpts = {}): Promise<RunResult> {
  * `finish('')` closes stdin at once, for a batch that turned out empty.
  */
 export async function startPiped(argv: Argv, opts: Omit<RunOpts, 'input'> = {}): Promise<(input: string) => Promise<RunResult>> {
-  const { $ } = await loadZx()
-  const p = $({ quiet: true, nothrow: true, verbose: false, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, env: opts.env ?? process.env })`${argv}`
-  return async (input) => {
+  const { p } = await start(argv, opts, 'later')
+  return (input) => {
     p.stdin.end(input)
-    const out = await p
-    const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
-    if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
-    return res
+    return settle(p, argv, opts)
   }
+}
+
+/**
+ * The one place a command starts: zx, bash, each argument quoted; stdin given now, later, or none.
+ * The process is wrapped: an async function returning the ProcessPromise itself would wait for
+ * the process to end (it is a thenable).
+ */
+async function start(argv: Argv, opts: RunOpts, input: string | 'later' | undefined): Promise<{ p: Zx.ProcessPromise }> {
+  const { $ } = await loadZx()
+  for (const a of argv) {
+    // zx turns undefined/null into the words "undefined"/"null": refuse them loudly instead.
+    if (typeof a !== 'string') throw new Error(`internal error: non-string argument in ${JSON.stringify(argv)}`)
+  }
+  const p = $({
+    quiet: true,
+    nothrow: true,
+    verbose: false,
+    input: input === 'later' ? undefined : input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    timeout: opts.timeoutMs,
+    env: opts.env ?? process.env,
+  })`${argv}`
+  return { p }
+}
+
+async function settle(p: Zx.ProcessPromise, argv: Argv, opts: RunOpts): Promise<RunResult> {
+  const out = await p
+  const res: RunResult = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 }
+  if (res.code !== 0 && !opts.nothrow) throw new CommandError(cmdline(argv), res)
+  return res
 }
 
 /** Run and parse stdout as JSON (stderr is kept apart: one warning there must not break parsing). */

@@ -10,11 +10,7 @@ import { root } from '../helpers/scope.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), ipv6: true })
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 2; i++) await lab.addNode()
-  for (const n of lab.nodes) lab.startFlanneld(n)
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes) await lab.addPod(n)
+  await lab.cluster(2)
   // each node's route to the other's IPv6 subnet
   for (const [n, m] of [lab.nodes, [...lab.nodes].reverse()]) {
     await lab.until(`${n.name}'s IPv6 route`, async () => (await lab.routesOf(n, 6)).some((r) => r.dst === lab.subnet6Of(m) && r.gateway === m.ip6), 15000)

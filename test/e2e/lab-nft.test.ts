@@ -10,11 +10,7 @@ import { root } from '../helpers/scope.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), nftables: true })
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 2; i++) await lab.addNode()
-  for (const n of lab.nodes) lab.startFlanneld(n)
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes) await lab.addPod(n)
+  await lab.cluster(2)
 })
 after(async () => {
   await lab.down()

@@ -18,12 +18,9 @@ type Route = { dst: string; gateway?: string; dev?: string; flags?: string[] }
 const routesOn = (n: LabNode, dev: string) => inNs<Route[]>(n, ['ip', '-4', '-j', 'route', 'show', 'dev', dev])
 
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 2; i++) await lab.addNode()
-  await lab.etcdctl(['put', FAR.key, JSON.stringify({ PublicIP: FAR.ip, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: FAR.mac } })])
-  for (const n of lab.nodes) lab.startFlanneld(n)
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes) await lab.addPod(n)
+  await lab.cluster(2, {
+    beforeFlanneld: () => lab.etcdctl(['put', FAR.key, JSON.stringify({ PublicIP: FAR.ip, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: FAR.mac } })]),
+  })
 })
 after(async () => {
   await lab.down()

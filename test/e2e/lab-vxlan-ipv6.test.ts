@@ -27,11 +27,7 @@ async function entries6(n: LabNode, m: LabNode): Promise<string[]> {
 }
 
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 3; i++) await lab.addNode()
-  for (const n of lab.nodes) lab.startFlanneld(n)
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes.slice(0, 2)) await lab.addPod(n)
+  await lab.cluster(3, { pods: (n) => (n === lab.nodes[2] ? 0 : 1) })
 })
 after(async () => {
   await lab.down()

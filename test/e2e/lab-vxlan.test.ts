@@ -28,12 +28,9 @@ async function entries(n: LabNode, peer: string): Promise<string[]> {
 }
 
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 3; i++) await lab.addNode()
   // The third node, which gets no pod, also keeps a blackhole route for its subnet.
-  for (const n of lab.nodes) lab.startFlanneld(n, n === lab.nodes[2] ? ['--ip-blackhole-route'] : [])
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes.slice(0, 2)) await lab.addPod(n)
+  const third = (n: LabNode) => n === lab.nodes[2]
+  await lab.cluster(3, { args: (n) => (third(n) ? ['--ip-blackhole-route'] : []), pods: (n) => (third(n) ? 0 : 1) })
 })
 after(async () => {
   await lab.down()

@@ -32,11 +32,7 @@ async function allRoutesIn(): Promise<void> {
 }
 
 before(async () => {
-  await lab.up()
-  for (let i = 0; i < 3; i++) await lab.addNode()
-  for (const n of lab.nodes) lab.startFlanneld(n, ['--healthz-port=8081', '--healthz-ip=127.0.0.1'])
-  for (const n of lab.nodes) await lab.waitReady(n)
-  for (const n of lab.nodes) await lab.addPod(n)
+  await lab.cluster(3, { args: () => ['--healthz-port=8081', '--healthz-ip=127.0.0.1'] })
   await allRoutesIn()
 })
 after(async () => {
