@@ -5,15 +5,15 @@
 // succeeded, CHECK is forwarded, STATUS reports a missing subnet.env, GC frees leaked addresses.
 // Start-up is the cost of every pod: only node built-ins and small lib modules are imported.
 import { readFileSync, statSync } from 'node:fs'
-import { CniError, ERR, formatError, goFsError, toCniError } from './lib/cni-error.ts'
-import { about, checkVersion, COMMANDS, confVersion, readEnv, readStdin, validateConfig, versionAtLeast, versionText, type CniArgs } from './lib/cni-env.ts'
-import { buildDelegateConfig } from './lib/cni-delegate-config.ts'
-import { delegateError, execPlugin, findPlugin, writeAll } from './lib/cni-exec.ts'
-import { goJson, isObject } from './lib/cni-json.ts'
-import { decodeNetConf, type NetConf } from './lib/cni-netconf.ts'
-import { formatResult, withRouteGateways } from './lib/cni-result.ts'
-import { listScratch, loadScratch, removeScratch, saveScratch } from './lib/cni-store.ts'
-import { parseSubnetEnv, type SubnetEnv } from './lib/subnet-env.ts'
+import { CniError, ERR, formatError, goFsError, toCniError } from './lib/cni/error.ts'
+import { about, checkVersion, COMMANDS, confVersion, readEnv, readStdin, validateConfig, versionAtLeast, versionText, type CniArgs } from './lib/cni/env.ts'
+import { buildDelegateConfig } from './lib/cni/delegate-config.ts'
+import { delegateError, execPlugin, findPlugin, writeAll } from './lib/cni/exec.ts'
+import { goJson, isObject } from './lib/formats/cni-json.ts'
+import { decodeNetConf, type NetConf } from './lib/cni/netconf.ts'
+import { formatResult, withRouteGateways } from './lib/cni/result.ts'
+import { listScratch, loadScratch, removeScratch, saveScratch } from './lib/cni/store.ts'
+import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
 
 async function main(): Promise<void> {
   const args = readEnv(process.env)

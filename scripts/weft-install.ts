@@ -5,9 +5,9 @@
 // does, so a runtime never reads a half-written plugin or conflist.
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs'
 import { dirname, basename, join, isAbsolute } from 'node:path'
-import { parseFlags, helpText, UsageError } from './lib/flags.ts'
-import { errText } from './lib/log.ts'
-import { installPlan, type FileOut } from './lib/install-files.ts'
+import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
+import { errText } from './lib/core/log.ts'
+import { installPlan, type FileOut } from './lib/install/files.ts'
 
 const SPEC = {
   root: { type: 'string', default: '/', help: 'install under this directory (for images and tests)', arg: 'dir' },

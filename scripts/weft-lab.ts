@@ -4,10 +4,10 @@
 // prints a table, and removes everything (unless --keep).
 import { existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
-import { parseFlags, helpText, UsageError } from './lib/flags.ts'
-import { errText } from './lib/log.ts'
-import { run } from './lib/sh.ts'
-import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab.ts'
+import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
+import { errText } from './lib/core/log.ts'
+import { run } from './lib/core/sh.ts'
+import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'
 
 const SPEC = {
   nodes: { type: 'int', default: 3, help: 'number of nodes' },

@@ -1,16 +1,16 @@
 // weft-masq: flannel's masquerade and forward rules (FLANNEL-POSTRTG in nat, FLANNEL-FWD in
 // filter, or the nftables tables flannel-ipv4/flannel-ipv6), installed in one batch, kept in
 // place by a resync loop, removed by --cleanup. Run alone or by flanneld (reference/flanneld.md 2).
-import type { Family } from './lib/cidr.ts'
-import { helpText, UsageError } from './lib/flags.ts'
-import { die, errText, log, warn } from './lib/log.ts'
-import { applyPlan, type Step } from './lib/sh.ts'
-import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq-config.ts'
-import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq-iptables-flavour.ts'
-import { applyStep, differences, readState, removeStep } from './lib/masq-ipt.ts'
-import { deleteScript, replaceScript } from './lib/masq-nft.ts'
-import { existingTables, fullyRandomWorks, listTable, listingDiff } from './lib/masq-nftctl.ts'
-import { ruleSets } from './lib/masq-rules.ts'
+import type { Family } from './lib/net/cidr.ts'
+import { helpText, UsageError } from './lib/core/flags.ts'
+import { die, errText, log, warn } from './lib/core/log.ts'
+import { applyPlan, type Step } from './lib/core/sh.ts'
+import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq/config.ts'
+import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq/iptables-flavour.ts'
+import { applyStep, differences, readState, removeStep } from './lib/masq/ipt.ts'
+import { deleteScript, replaceScript } from './lib/masq/nft.ts'
+import { existingTables, fullyRandomWorks, listTable, listingDiff } from './lib/masq/nftctl.ts'
+import { ruleSets } from './lib/masq/rules.ts'
 
 const SUMMARY = `Installs flannel's masquerade (FLANNEL-POSTRTG) and forward (FLANNEL-FWD) rules for this
 node's pod subnet, with iptables (nf_tables or legacy flavour) or nftables, and re-applies them

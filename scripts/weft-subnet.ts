@@ -1,21 +1,21 @@
 // weft-subnet: the subnet writer. Gets this node's pod subnet (a lease in etcd, with flannel's
 // layout, or a static flag), writes subnet.env for the CNI plugin, prints one JSON line on stdout
 // after the write (the supervisor waits for it), then keeps the lease renewed until stopped.
-import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/flags.ts'
-import { log, die, errText } from './lib/log.ts'
-import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/cidr.ts'
-import { ETCD_FLAGS, etcdFromFlags } from './lib/etcd-flags.ts'
-import { EtcdClient, UnreachableError } from './lib/etcd.ts'
-import type { NetworkConfig } from './lib/netconfig.ts'
-import { waitForConfig } from './lib/config-wait.ts'
-import { acquireLease, LEASE_TTL } from './lib/lease-acquire.ts'
-import { keepLease, CHECK_MS } from './lib/subnet-renew.ts'
-import { DryRunRegistry } from './lib/subnet-dryrun.ts'
-import { writeFileAtomic, previousSubnet } from './lib/subnet-file.ts'
-import { backendMtu, externalInterface } from './lib/subnet-mtu.ts'
-import { formatSubnetEnv } from './lib/subnet-env.ts'
-import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/vxlan-device.ts'
-import { keepDevices } from './lib/vxlan-keep.ts'
+import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
+import { log, die, errText } from './lib/core/log.ts'
+import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/net/cidr.ts'
+import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { EtcdClient, UnreachableError } from './lib/registry/etcd/client.ts'
+import type { NetworkConfig } from './lib/formats/net-conf.ts'
+import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
+import { acquireLease, LEASE_TTL } from './lib/registry/etcd/lease-acquire.ts'
+import { keepLease, CHECK_MS } from './lib/subnet/renew.ts'
+import { DryRunRegistry } from './lib/subnet/dry-run.ts'
+import { writeFileAtomic, previousSubnet } from './lib/formats/subnet-file.ts'
+import { backendMtu, externalInterface } from './lib/subnet/mtu.ts'
+import { formatSubnetEnv } from './lib/formats/subnet-env.ts'
+import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/subnet/vxlan-device.ts'
+import { keepDevices } from './lib/subnet/vxlan-keep.ts'
 
 const SPEC = {
   ...ETCD_FLAGS,

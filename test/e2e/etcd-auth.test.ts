@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Scope, inNs, dist, waitFor, sh, must } from '../helpers/scope.ts'
 import { startEtcd, etcdctl, freePort, type Etcd } from '../helpers/etcd.ts'
-import { EtcdClient, AuthError, EtcdError } from '../../scripts/lib/etcd.ts'
+import { EtcdClient, AuthError, EtcdError } from '../../scripts/lib/registry/etcd/client.ts'
 
 const scope = new Scope()
 let etcd: Etcd

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, statSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Scope, sh, dist } from '../helpers/scope.ts'
-import { CONFLIST } from '../../scripts/lib/install-files.ts'
+import { CONFLIST } from '../../scripts/lib/install/files.ts'
 
 const scope = new Scope()
 after(() => scope.close())

@@ -4,8 +4,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
-import { Lab } from '../../scripts/lib/lab.ts'
-import { run } from '../../scripts/lib/sh.ts'
+import { Lab } from '../../scripts/lib/lab/lab.ts'
+import { run } from '../../scripts/lib/core/sh.ts'
 import { root } from '../helpers/scope.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), ipv6: true })

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { Lab } from '../../scripts/lib/lab.ts'
+import { Lab } from '../../scripts/lib/lab/lab.ts'
 import { root } from '../helpers/scope.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), network: '10.244.0.0/16', config: { SubnetMin: '10.244.1.0', SubnetMax: '10.244.2.0' } })

@@ -4,8 +4,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { Lab, type LabNode } from '../../scripts/lib/lab.ts'
-import { runJson } from '../../scripts/lib/sh.ts'
+import { Lab, type LabNode } from '../../scripts/lib/lab/lab.ts'
+import { runJson } from '../../scripts/lib/core/sh.ts'
 import { root } from '../helpers/scope.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), backend: 'vxlan', ipv6: true })

@@ -2,11 +2,11 @@
 // each, pods through dist/flannel with Debian's bridge + host-local.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab.ts'
+import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab/lab.ts'
 import { root } from '../helpers/scope.ts'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { run } from '../../scripts/lib/sh.ts'
+import { run } from '../../scripts/lib/core/sh.ts'
 
 const dist = join(root, 'dist')
 const lab = new Lab({ dist })

@@ -6,7 +6,7 @@ import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Scope, waitFor, must, sh, dist } from '../helpers/scope.ts'
 import { freePort } from '../helpers/etcd.ts'
-import { EtcdClient } from '../../scripts/lib/etcd.ts'
+import { EtcdClient } from '../../scripts/lib/registry/etcd/client.ts'
 
 const scope = new Scope()
 let endpoint = ''

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Scope } from '../helpers/scope.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
-import { EtcdClient, CompactedError, type WatchEvent } from '../../scripts/lib/etcd.ts'
+import { EtcdClient, CompactedError, type WatchEvent } from '../../scripts/lib/registry/etcd/client.ts'
 
 const scope = new Scope()
 let etcd: Etcd

@@ -9,9 +9,9 @@ import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { Scope, waitFor, dist, must, inNs } from '../helpers/scope.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
-import { EtcdClient } from '../../scripts/lib/etcd.ts'
-import { keepLease } from '../../scripts/lib/subnet-renew.ts'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
+import { EtcdClient } from '../../scripts/lib/registry/etcd/client.ts'
+import { keepLease } from '../../scripts/lib/subnet/renew.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
 
 const scope = new Scope()
 let etcd: Etcd

@@ -2,8 +2,8 @@
 // logic (which subnet, which operations, in what order). The real etcd is exercised by
 // test/e2e/subnet-*.test.ts, ipv6-etcd.test.ts and the lab. `steal` lets "another node" create a
 // key just before our compare-and-set, to force a lost race.
-import type { Registry } from '../../scripts/lib/lease-acquire.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
+import type { Registry } from '../../scripts/lib/registry/etcd/lease-acquire.ts'
+import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
 
 export class FakeRegistry implements Registry {
   kv = new Map<string, { value: string; lease: string }>()

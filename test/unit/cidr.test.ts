@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr, parseIp, containsCidr, overlaps, nthIp, lastAddr, formatIp } from '../../scripts/lib/cidr.ts'
+import { parseCidr, parseIp, containsCidr, overlaps, nthIp, lastAddr, formatIp } from '../../scripts/lib/net/cidr.ts'
 
 test('CIDRs are masked to their network, Go-style text', () => {
   assert.equal(parseCidr('10.1.17.1/24').text, '10.1.17.0/24')

@@ -1,9 +1,9 @@
 // The delegate config is compared byte for byte with what flannel writes (reference/cni.md 1.4, 1.8).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { buildDelegateConfig } from '../../scripts/lib/cni-delegate-config.ts'
-import { decodeNetConf } from '../../scripts/lib/cni-netconf.ts'
-import { parseSubnetEnv } from '../../scripts/lib/subnet-env.ts'
+import { buildDelegateConfig } from '../../scripts/lib/cni/delegate-config.ts'
+import { decodeNetConf } from '../../scripts/lib/cni/netconf.ts'
+import { parseSubnetEnv } from '../../scripts/lib/formats/subnet-env.ts'
 
 const ENV4 = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n'
 const DUAL =

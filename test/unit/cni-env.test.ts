@@ -1,9 +1,9 @@
 // The skel's environment, stdin and version checks: codes and messages (reference/cni.md 1.1).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkVersion, readEnv, validateConfig } from '../../scripts/lib/cni-env.ts'
-import { CniError, formatError } from '../../scripts/lib/cni-error.ts'
-import { delegateError } from '../../scripts/lib/cni-exec.ts'
+import { checkVersion, readEnv, validateConfig } from '../../scripts/lib/cni/env.ts'
+import { CniError, formatError } from '../../scripts/lib/cni/error.ts'
+import { delegateError } from '../../scripts/lib/cni/exec.ts'
 
 const ok = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' }
 

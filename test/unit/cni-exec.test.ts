@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execPlugin, findPlugin, portableSpawnSync } from '../../scripts/lib/cni-exec.ts'
+import { execPlugin, findPlugin, portableSpawnSync } from '../../scripts/lib/cni/exec.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'cni-exec-'))
 const script = join(dir, 'fake')

@@ -1,8 +1,8 @@
 // ip-core.ts (no ip-num, for the CNI plugin's start-up) must give exactly what cidr.ts (ip-num) gives.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import * as core from '../../scripts/lib/ip-core.ts'
-import * as cidr from '../../scripts/lib/cidr.ts'
+import * as core from '../../scripts/lib/net/ip-core.ts'
+import * as cidr from '../../scripts/lib/net/cidr.ts'
 
 function outcome(f: () => unknown): unknown {
   try {

@@ -1,7 +1,7 @@
 // The delegate's result re-printed in its own version's Go format (reference/cni.md 1.4 step 11).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatResult } from '../../scripts/lib/cni-result.ts'
+import { formatResult } from '../../scripts/lib/cni/result.ts'
 
 const bridge040 = (v: string) =>
   JSON.stringify({
@@ -116,7 +116,7 @@ test('no cniVersion in the result: the config version picks the format; bad vers
 })
 
 test('CHECK to bridge: gateway-less routes get the gateway of their family (what bridge installed)', async () => {
-  const { withRouteGateways } = await import('../../scripts/lib/cni-result.ts')
+  const { withRouteGateways } = await import('../../scripts/lib/cni/result.ts')
   const prev = {
     cniVersion: '1.0.0',
     ips: [{ address: 'fc00::2/64', gateway: 'fc00::1' }, { address: '10.244.1.2/24', gateway: '10.244.1.1' }],

@@ -1,7 +1,7 @@
 // subnet.env as flannel's CNI plugin reads it (reference/cni.md 1.3).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseSubnetEnv } from '../../scripts/lib/subnet-env.ts'
+import { parseSubnetEnv } from '../../scripts/lib/formats/subnet-env.ts'
 
 const P = '/run/flannel/subnet.env'
 const texts = (cs: { text: string }[]) => cs.map((c) => c.text)

@@ -1,9 +1,9 @@
 // The etcd token holder (etcd-auth.ts) against a fake etcd, and the etcd flags handed to children.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Auth, AuthError, isInvalidToken, type Post } from '../../scripts/lib/etcd-auth.ts'
-import { EtcdError } from '../../scripts/lib/etcd.ts'
-import { etcdArgs, etcdChildEnv, etcdFromFlags, PASSWORD_ENV } from '../../scripts/lib/etcd-flags.ts'
+import { Auth, AuthError, isInvalidToken, type Post } from '../../scripts/lib/registry/etcd/auth.ts'
+import { EtcdError } from '../../scripts/lib/registry/etcd/client.ts'
+import { etcdArgs, etcdChildEnv, etcdFromFlags, PASSWORD_ENV } from '../../scripts/lib/registry/etcd/flags.ts'
 
 function fakeEtcd(answer: () => Record<string, unknown>) {
   const bodies: Record<string, unknown>[] = []

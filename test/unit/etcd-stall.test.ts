@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { EtcdClient, UnreachableError } from '../../scripts/lib/etcd.ts'
+import { EtcdClient, UnreachableError } from '../../scripts/lib/registry/etcd/client.ts'
 
 async function fakeEtcd(handler: http.RequestListener): Promise<{ url: string; close: () => void }> {
   const s = http.createServer(handler)

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { prefixEnd, EtcdClient } from '../../scripts/lib/etcd.ts'
+import { prefixEnd, EtcdClient } from '../../scripts/lib/registry/etcd/client.ts'
 
 const dec = (s: string) => Buffer.from(s, 'base64').toString('latin1')
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseFlags, UsageError } from '../../scripts/lib/flags.ts'
+import { parseFlags, UsageError } from '../../scripts/lib/core/flags.ts'
 
 const spec = {
   'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:2379', help: '' },

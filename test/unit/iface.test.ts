@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chooseIface, type LinkAddrs } from '../../scripts/lib/iface.ts'
+import { chooseIface, type LinkAddrs } from '../../scripts/lib/net/iface.ts'
 
 const links: LinkAddrs[] = [
   { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },

@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { acquireLease, freeSubnets, fitsConfig } from '../../scripts/lib/lease-acquire.ts'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
-import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
+import { acquireLease, freeSubnets, fitsConfig } from '../../scripts/lib/registry/etcd/lease-acquire.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
+import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
 import { FakeRegistry } from '../helpers/fake-registry.ts'
 
 const P = '/coreos.com/network'

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { backendMtu } from '../../scripts/lib/subnet-mtu.ts'
-import { writeFileAtomic, previousSubnet } from '../../scripts/lib/subnet-file.ts'
-import { renewDelay } from '../../scripts/lib/subnet-renew.ts'
+import { backendMtu } from '../../scripts/lib/subnet/mtu.ts'
+import { writeFileAtomic, previousSubnet } from '../../scripts/lib/formats/subnet-file.ts'
+import { renewDelay } from '../../scripts/lib/subnet/renew.ts'
 
 test('backendMtu per backend (reference/flanneld.md section 1)', () => {
   const b = (type: string, raw: Record<string, unknown> = {}) => backendMtu({ type, raw }, 1500)

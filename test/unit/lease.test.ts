@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { leaseKey, leaseValue, parseLease, peerProblem, parseLeaseKey } from '../../scripts/lib/lease.ts'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
-import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
+import { leaseKey, leaseValue, parseLease, peerProblem, parseLeaseKey } from '../../scripts/lib/formats/lease.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
+import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
 
 const P = '/coreos.com/network'
 const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}')

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { loadConfig } from '../../scripts/lib/masq-config.ts'
-import { parseVersion } from '../../scripts/lib/masq-iptables-flavour.ts'
+import { loadConfig } from '../../scripts/lib/masq/config.ts'
+import { parseVersion } from '../../scripts/lib/masq/iptables-flavour.ts'
 
 const noFile = (p: string): string => {
   throw new Error(`ENOENT: no such file or directory, open '${p}'`)

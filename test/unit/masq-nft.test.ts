@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
-import { deleteScript, ourTables, probeScript, replaceScript, tableBody } from '../../scripts/lib/masq-nft.ts'
-import { listingDiff } from '../../scripts/lib/masq-nftctl.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
+import { deleteScript, ourTables, probeScript, replaceScript, tableBody } from '../../scripts/lib/masq/nft.ts'
+import { listingDiff } from '../../scripts/lib/masq/nftctl.ts'
 import { GOLDEN_NFT } from '../e2e/masq-golden.ts'
 
 const v4 = { family: 4 as const, cluster: parseCidr('10.244.0.0/16'), pod: parseCidr('10.244.1.1/24') }

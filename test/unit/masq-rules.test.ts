@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
 import { GOLDEN_FWD, GOLDEN_MASQ } from '../e2e/masq-golden.ts'
-import { applyPayload, diffSet, fwdRuleSet, goldenLines, masqRuleSet, parseSave, removePayload, ownedSets, ruleSets } from '../../scripts/lib/masq-rules.ts'
+import { applyPayload, diffSet, fwdRuleSet, goldenLines, masqRuleSet, parseSave, removePayload, ownedSets, ruleSets } from '../../scripts/lib/masq/rules.ts'
 
 const cluster = parseCidr('10.244.0.0/16')
 const pod = parseCidr('10.244.1.1/24')

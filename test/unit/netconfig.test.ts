@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
 
 test('defaults: /16 network gets /24 subnets, min skips the first subnet, max is the last', () => {
   const c = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}')

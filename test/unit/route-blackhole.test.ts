@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { blackholeLines, BLACKHOLE_METRIC } from '../../scripts/lib/route-blackhole.ts'
-import { parseKernelRoutes, planSummary } from '../../scripts/lib/route-plan.ts'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
+import { blackholeLines, BLACKHOLE_METRIC } from '../../scripts/lib/routes/blackhole.ts'
+import { parseKernelRoutes, planSummary } from '../../scripts/lib/routes/hostgw/plan.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
 
 const own = [parseCidr('10.244.1.0/24'), parseCidr('fd44:0:0:12::/64')]
 

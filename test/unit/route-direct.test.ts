@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { directRouting, splitDirect } from '../../scripts/lib/route-direct.ts'
-import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
-import { managedRoutes, parseKernelRoutes } from '../../scripts/lib/route-plan.ts'
+import { directRouting, splitDirect } from '../../scripts/lib/routes/vxlan/direct.ts'
+import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
+import { managedRoutes, parseKernelRoutes } from '../../scripts/lib/routes/hostgw/plan.ts'
 
 test('DirectRouting: absent -> false; true/false in any key case; anything else is a clear error', () => {
   assert.equal(directRouting({ Type: 'vxlan' }), false)

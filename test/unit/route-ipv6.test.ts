@@ -2,11 +2,11 @@
 // about and give no route; the plan for both families is exact ip -batch text.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
-import { DesiredRoutes, type NodeView } from '../../scripts/lib/route-sync.ts'
-import { managedRoutes, parseKernelRoutes, planRoutes } from '../../scripts/lib/route-plan.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
+import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
+import { DesiredRoutes, type NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
+import { managedRoutes, parseKernelRoutes, planRoutes } from '../../scripts/lib/routes/hostgw/plan.ts'
 
 const P = '/coreos.com/network'
 const node: NodeView = {

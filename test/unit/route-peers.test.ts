@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { CompactedError, type EtcdClient, type KV, type WatchEvent } from '../../scripts/lib/etcd.ts'
-import { PeerRegistry } from '../../scripts/lib/route-peers.ts'
+import { CompactedError, type EtcdClient, type KV, type WatchEvent } from '../../scripts/lib/registry/etcd/client.ts'
+import { PeerRegistry } from '../../scripts/lib/registry/etcd/peers.ts'
 
 const S = '/coreos.com/network/subnets/'
 const kv = (subnet: string, rev: number, value = '{}'): KV => ({ key: S + subnet, value, modRevision: rev, createRevision: rev, version: 1, lease: '0' })

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr, parseIp } from '../../scripts/lib/cidr.ts'
-import { managedRoutes, parseKernelRoutes, planRoutes, planSummary, type DesiredRoute } from '../../scripts/lib/route-plan.ts'
+import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
+import { managedRoutes, parseKernelRoutes, planRoutes, planSummary, type DesiredRoute } from '../../scripts/lib/routes/hostgw/plan.ts'
 
 const scope = { networks: [parseCidr('10.244.0.0/16')], own: [parseCidr('10.244.1.0/24')] }
 const want = (dst: string, gw: string): DesiredRoute => ({ dst: parseCidr(dst), gateway: parseIp(gw) })

@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
-import { DesiredRoutes, type NodeView } from '../../scripts/lib/route-sync.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
+import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
+import { DesiredRoutes, type NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
 
 const P = '/coreos.com/network'
 const node: NodeView = {

@@ -1,13 +1,13 @@
 // The vxlan peer plan: exact bridge/ip batch text; lease verdicts (bad MAC, VNI, BackendData).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
-import { parseNetworkConfig } from '../../scripts/lib/netconfig.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
-import type { NodeView } from '../../scripts/lib/route-sync.ts'
-import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/route-vxlan-plan.ts'
-import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/route-vxlan.ts'
-import { showPlan } from '../../scripts/lib/sh.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
+import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
+import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
+import type { NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
+import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/routes/vxlan/plan.ts'
+import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/routes/vxlan/sync.ts'
+import { showPlan } from '../../scripts/lib/core/sh.ts'
 
 const P = '/coreos.com/network'
 const net = parseCidr('10.244.0.0/16')

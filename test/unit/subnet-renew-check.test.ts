@@ -1,9 +1,9 @@
-// The lease liveness check beside the watch (scripts/lib/subnet-lease-check.ts): the verdict of
+// The lease liveness check beside the watch (scripts/lib/subnet/lease-check.ts): the verdict of
 // one read, and the periodic loop with a fake read (no etcd, no timer left behind).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { judge, startCheck, type CheckHooks } from '../../scripts/lib/subnet-lease-check.ts'
-import type { KV } from '../../scripts/lib/etcd.ts'
+import { judge, startCheck, type CheckHooks } from '../../scripts/lib/subnet/lease-check.ts'
+import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
 
 const kv = (modRevision: number): KV => ({ key: '/k', value: 'v', modRevision, createRevision: 1, version: 1, lease: '0' })
 

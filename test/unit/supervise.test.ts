@@ -1,10 +1,10 @@
-// lib/supervise.ts Part, with real child processes. A spawn that fails outright must still be
+// lib/daemon/supervise.ts Part, with real child processes. A spawn that fails outright must still be
 // restarted with backoff, and stop() must cancel that restart. Node reports such failures two
 // ways: E2BIG (an environment value over the kernel's 128 KiB limit for one string) throws from
 // spawn(); ENOENT (no such program) emits 'error' and never 'exit'. Both are tested.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Part } from '../../scripts/lib/supervise.ts'
+import { Part } from '../../scripts/lib/daemon/supervise.ts'
 
 async function withLog<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
   const lines: string[] = []

@@ -1,8 +1,8 @@
 // The vxlan device plan: flannel's attributes, reuse of a compatible link, the address step.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { vxlanSpec, planDevice, planAddress, parseLinkState, incompatibility, randomMac } from '../../scripts/lib/vxlan-device.ts'
-import { parseCidr } from '../../scripts/lib/cidr.ts'
+import { vxlanSpec, planDevice, planAddress, parseLinkState, incompatibility, randomMac } from '../../scripts/lib/subnet/vxlan-device.ts'
+import { parseCidr } from '../../scripts/lib/net/cidr.ts'
 
 const spec = vxlanSpec({ Type: 'vxlan' }, 'eth0', '192.168.77.11', 1500)
 const link = (data: Record<string, unknown>, kind = 'vxlan') =>

@@ -1,0 +1,97 @@
+// /run/flannel/subnet.env: read exactly as flannel's CNI plugin reads it, written exactly as
+// flanneld writes it (KEY=value lines in a fixed order; see reference/flanneld.md section 1).
+import type { Cidr } from '../net/cidr.ts'
+// ip-core, not cidr.ts: the CNI plugin reads this on every pod start and must not load ip-num.
+import { formatIp, parseCidr } from '../net/ip-core.ts'
+
+export interface SubnetEnv {
+  /** FLANNEL_NETWORK entries (masked, duplicates dropped, order kept) */
+  networks: Cidr[]
+  subnet?: Cidr
+  ipv6Networks: Cidr[]
+  ipv6Subnet?: Cidr
+  mtu?: number
+  ipmasq?: boolean
+}
+
+function cidrList(v: string): Cidr[] {
+  const out: Cidr[] = []
+  for (const item of v.split(',')) {
+    const c = parseCidr(item)
+    if (!out.some((o) => o.text === c.text)) out.push(c)
+  }
+  return out
+}
+
+/** Parse subnet.env text. Throws with the reference's messages; `path` names the file in them. */
+export function parseSubnetEnv(text: string, path: string): SubnetEnv {
+  const env: SubnetEnv = { networks: [], ipv6Networks: [] }
+  let sawV4Net = false
+  let sawV6Net = false
+  for (let line of text.split('\n')) {
+    if (line.endsWith('\r')) line = line.slice(0, -1)
+    const eq = line.indexOf('=')
+    // A known key without '=' panics flannel's Go code; we read its value as "".
+    const key = eq >= 0 ? line.slice(0, eq) : line
+    const val = eq >= 0 ? line.slice(eq + 1) : ''
+    switch (key) {
+      case 'FLANNEL_NETWORK':
+        env.networks = cidrList(val)
+        sawV4Net = true
+        break
+      case 'FLANNEL_SUBNET':
+        env.subnet = parseCidr(val)
+        break
+      case 'FLANNEL_IPV6_NETWORK':
+        env.ipv6Networks = cidrList(val)
+        sawV6Net = true
+        break
+      case 'FLANNEL_IPV6_SUBNET':
+        env.ipv6Subnet = parseCidr(val)
+        break
+      case 'FLANNEL_MTU': {
+        if (!/^\d+$/.test(val)) throw new Error(`strconv.ParseUint: parsing ${JSON.stringify(val)}: invalid syntax`)
+        const n = Number(val)
+        if (n > 0xffffffff) throw new Error(`strconv.ParseUint: parsing ${JSON.stringify(val)}: value out of range`)
+        env.mtu = n
+        break
+      }
+      case 'FLANNEL_IPMASQ':
+        env.ipmasq = val === 'true'
+        break
+    }
+  }
+  const missing: string[] = []
+  if (!sawV4Net && !sawV6Net) missing.push('FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK')
+  if (!env.subnet && !env.ipv6Subnet) missing.push('FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET')
+  if (env.mtu === undefined) missing.push('FLANNEL_MTU')
+  if (env.ipmasq === undefined) missing.push('FLANNEL_IPMASQ')
+  if (missing.length) throw new Error(`${path} is missing ${missing.join(', ')}`)
+  return env
+}
+
+export interface SubnetEnvOut {
+  network?: Cidr
+  /** the lease (network address); written as its first host, e.g. 10.244.1.1/24 */
+  subnet?: Cidr
+  ipv6Network?: Cidr
+  ipv6Subnet?: Cidr
+  mtu: number
+  ipmasq: boolean
+}
+
+function firstHost(c: Cidr): string {
+  return `${formatIp(c.family, c.net + 1n)}/${c.prefix}`
+}
+
+/** flanneld's subnet.env text, keys in its fixed order, each family only when enabled. */
+export function formatSubnetEnv(o: SubnetEnvOut): string {
+  let s = ''
+  if (o.network) s += `FLANNEL_NETWORK=${o.network.text}\n`
+  if (o.subnet) s += `FLANNEL_SUBNET=${firstHost(o.subnet)}\n`
+  if (o.ipv6Network) s += `FLANNEL_IPV6_NETWORK=${o.ipv6Network.text}\n`
+  if (o.ipv6Subnet) s += `FLANNEL_IPV6_SUBNET=${firstHost(o.ipv6Subnet)}\n`
+  s += `FLANNEL_MTU=${o.mtu}\n`
+  s += `FLANNEL_IPMASQ=${o.ipmasq}\n`
+  return s
+}

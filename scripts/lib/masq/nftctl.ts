@@ -1,0 +1,32 @@
+// Driving nft: which of our tables exist, the fully-random probe, and reading a table back
+// (the text resync compares against the listing taken right after the last apply).
+import type { Family } from '../net/cidr.ts'
+import { run } from '../core/sh.ts'
+import { nftFamily, ourTables, probeScript, tableName } from './nft.ts'
+
+export async function existingTables(): Promise<Family[]> {
+  return ourTables((await run(['nft', 'list', 'tables'])).stdout)
+}
+
+/** flannel's probe: `nft --check` a masquerade fully-random rule in a scratch chain. */
+export async function fullyRandomWorks(): Promise<boolean> {
+  return (await run(['nft', '--check', '-f', '-'], { input: probeScript(4), nothrow: true })).code === 0
+}
+
+/** The table's listing, or undefined when it does not exist. */
+export async function listTable(f: Family): Promise<string | undefined> {
+  const res = await run(['nft', 'list', 'table', nftFamily(f), tableName(f)], { nothrow: true })
+  return res.code === 0 ? res.stdout : undefined
+}
+
+/** Line differences between the listing we installed and the one now in the kernel. */
+export function listingDiff(f: Family, want: string, have: string | undefined): string[] {
+  const t = `${nftFamily(f)} ${tableName(f)}`
+  if (have === undefined) return [`missing table ${t}`]
+  const w = want.split('\n').map((l) => l.trim()).filter(Boolean)
+  const h = have.split('\n').map((l) => l.trim()).filter(Boolean)
+  const out = w.filter((l) => !h.includes(l)).map((l) => `nft ${t}: missing: ${l}`)
+  out.push(...h.filter((l) => !w.includes(l)).map((l) => `nft ${t}: unexpected: ${l}`))
+  if (!out.length && w.join('\n') !== h.join('\n')) out.push(`nft ${t}: rules out of order`)
+  return out
+}

@@ -1,0 +1,112 @@
+// Picking the external interface and address the way flanneld does (pkg/ipmatch): --iface
+// entries (an IP or a name) in order, then --iface-regex; with none, the interface holding
+// --public-ip, else the one of the default route. Address: global before link-local, permanent
+// before dynamic, deprecated skipped.
+import { runJson } from '../core/sh.ts'
+import { parseIp, type Ip } from './cidr.ts'
+
+export interface ExtIface {
+  name: string
+  index: number
+  mtu: number
+  ip: Ip
+}
+
+interface AddrInfo {
+  family: string
+  local: string
+  scope?: string
+  dynamic?: boolean
+  temporary?: boolean
+  deprecated?: boolean
+  preferred_life_time?: number
+}
+export interface LinkAddrs {
+  ifindex: number
+  ifname: string
+  mtu: number
+  flags?: string[]
+  addr_info?: AddrInfo[]
+}
+
+export interface IfaceWanted {
+  iface: string[]
+  ifaceRegex: string[]
+  /** the device of the route towards --iface-can-reach, resolved by selectIface */
+  canReachDev?: string
+  canReach?: string
+  publicIp?: string
+}
+
+/** The usable IPv4 address of a link, or undefined. */
+export function pickAddr(link: LinkAddrs): Ip | undefined {
+  const v4 = (link.addr_info ?? []).filter((a) => a.family === 'inet' && !a.deprecated)
+  const rank = (a: AddrInfo) => (a.scope === 'global' ? 0 : a.scope === 'link' ? 2 : 4) + (a.dynamic ? 1 : 0)
+  const best = [...v4].sort((a, b) => rank(a) - rank(b))[0]
+  return best ? parseIp(best.local, 4) : undefined
+}
+
+/** Pure choice from `ip -j addr show` and `ip -j route show default` output; throws with flanneld-like messages. */
+export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[], want: IfaceWanted): ExtIface {
+  const usable = (l: LinkAddrs) => {
+    const ip = pickAddr(l)
+    return ip ? { name: l.ifname, index: l.ifindex, mtu: l.mtu, ip } : undefined
+  }
+  const byIp = (ip: string) => links.find((l) => (l.addr_info ?? []).some((a) => a.local === ip))
+  if (want.iface.length || want.ifaceRegex.length || want.canReach) {
+    for (const spec of want.iface) {
+      let isIp = false
+      try {
+        parseIp(spec)
+        isIp = true
+      } catch {}
+      const l = isIp ? byIp(spec) : links.find((x) => x.ifname === spec)
+      if (!l) continue
+      const u = usable(l)
+      if (u) return isIp ? { ...u, ip: parseIp(spec) } : u
+    }
+    for (const re of want.ifaceRegex) {
+      let rx: RegExp
+      try {
+        rx = new RegExp(re)
+      } catch {
+        throw new Error(`invalid --iface-regex ${JSON.stringify(re)}`)
+      }
+      for (const l of links) {
+        const ip = (l.addr_info ?? []).find((a) => a.family === 'inet' && rx.test(a.local))
+        if (ip) return { name: l.ifname, index: l.ifindex, mtu: l.mtu, ip: parseIp(ip.local) }
+      }
+      for (const l of links) {
+        const u = rx.test(l.ifname) ? usable(l) : undefined
+        if (u) return u
+      }
+    }
+    if (want.canReachDev) {
+      const l = links.find((x) => x.ifname === want.canReachDev)
+      const u = l && usable(l)
+      if (u) return u
+    }
+    throw new Error(`failed to find any interface to use (--iface ${want.iface.join(',') || '-'}, --iface-regex ${want.ifaceRegex.join(',') || '-'}, --iface-can-reach ${want.canReach || '-'})`)
+  }
+  if (want.publicIp) {
+    const l = byIp(want.publicIp)
+    if (!l) throw new Error(`error looking up interface: no interface holds the public IP ${want.publicIp}`)
+    return { name: l.ifname, index: l.ifindex, mtu: l.mtu, ip: parseIp(want.publicIp) }
+  }
+  const dev = defaultRoutes.find((r) => r.dev)?.dev
+  if (!dev) throw new Error('failed to get default interface: no default route (use --iface)')
+  const l = links.find((x) => x.ifname === dev)
+  const u = l && usable(l)
+  if (!u) throw new Error(`failed to get default interface: ${dev} has no IPv4 address`)
+  return u
+}
+
+export async function selectIface(want: IfaceWanted): Promise<ExtIface> {
+  const links = await runJson<LinkAddrs[]>(['ip', '-j', 'addr', 'show'])
+  if (want.canReach && !want.iface.length && !want.ifaceRegex.length) {
+    const r = await runJson<{ dev?: string }[]>(['ip', '-j', 'route', 'get', want.canReach]).catch(() => [])
+    want = { ...want, canReachDev: r[0]?.dev }
+  }
+  const routes = want.iface.length || want.publicIp ? [] : await runJson<{ dev?: string }[]>(['ip', '-j', '-4', 'route', 'show', 'default'])
+  return chooseIface(links, routes, want)
+}

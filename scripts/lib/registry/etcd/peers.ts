@@ -1,0 +1,132 @@
+// The registry side of the route syncer: the peer leases under <prefix>/subnets/, kept current by
+// a snapshot and a watch from the snapshot's revision + 1, as flannel's etcd watcher does.
+// After a broken watch it resumes from the last revision seen + 1 (backoff 100 ms -> 5 s); after
+// a compaction it lists again. Any change calls onChange(); the caller coalesces (route-sync.ts).
+import { CompactedError, type EtcdClient, type KV, type WatchEvent } from './client.ts'
+import { log, warn, errText } from '../../core/log.ts'
+
+export class PeerRegistry {
+  /** key -> latest KV under <prefix>/subnets/ */
+  leases = new Map<string, KV>()
+  /** revision of the last snapshot: watch events at or before it are already in `leases` */
+  private listedAt = 0
+  /** highest revision reflected in `leases`: the watch resumes after it */
+  revision = 0
+  readonly subnetsPrefix: string
+
+  constructor(
+    private readonly client: EtcdClient,
+    prefix: string,
+  ) {
+    this.subnetsPrefix = `${prefix.replace(/\/+$/, '')}/subnets/`
+  }
+
+  /** Replace the lease set with a fresh snapshot (one paged range read). */
+  async relist(): Promise<void> {
+    let res: { kvs: KV[]; revision: number }
+    try {
+      res = await this.client.list(this.subnetsPrefix)
+    } catch (e) {
+      this.failed('list', e)
+      throw e
+    }
+    this.reachable()
+    // A slower list must not roll back what a faster watch already delivered.
+    if (res.revision < this.revision) return
+    this.leases = new Map(res.kvs.map((kv) => [kv.key, kv]))
+    this.listedAt = res.revision
+    this.revision = res.revision
+  }
+
+  /** Apply one watch event; false when the snapshot already had it. */
+  apply(ev: WatchEvent): boolean {
+    // Events of one transaction share a revision, so compare with the snapshot, not the last event.
+    if (ev.revision <= this.listedAt) return false
+    if (ev.type === 'DELETE') this.leases.delete(ev.kv.key)
+    else this.leases.set(ev.kv.key, ev.kv)
+    if (ev.revision > this.revision) this.revision = ev.revision
+    return true
+  }
+
+  /** Watch until signal aborts. Never throws: errors are logged and the watch resumes. */
+  async watchLoop(signal: AbortSignal, onChange: () => void): Promise<void> {
+    let backoff = 100
+    while (!signal.aborted) {
+      if (this.down) {
+        // A cheap probe, so the watch is not reopened against a dead endpoint at every backoff.
+        try {
+          await this.client.get(this.subnetsPrefix)
+          this.reachable()
+        } catch (e) {
+          this.failed('probe', e)
+          await this.pause(backoff, signal)
+          backoff = Math.min(backoff * 2, 5000)
+          continue
+        }
+      }
+      const started = Date.now()
+      try {
+        await this.client.watch(this.subnetsPrefix, this.revision + 1, (ev) => {
+          if (this.apply(ev)) onChange()
+        }, signal)
+      } catch (e) {
+        if (signal.aborted) break
+        if (Date.now() - started > 10_000) backoff = 100
+        if (e instanceof CompactedError) {
+          log(`etcd watch: revision ${this.revision + 1} compacted (now ${e.compactRevision}); listing the leases again`)
+          try {
+            await this.relist()
+            onChange()
+            continue
+          } catch {}
+        } else this.failed('watch', e)
+        await this.pause(backoff, signal)
+        backoff = Math.min(backoff * 2, 5000)
+      }
+    }
+  }
+
+  // etcd health, said once per outage (and every 30 s while it lasts), whichever path saw it.
+  private down?: { since: number; said: number }
+  private wake?: () => void
+
+  private failed(what: string, e: unknown): void {
+    const now = Date.now()
+    if (!this.down) {
+      this.down = { since: now, said: now }
+      warn(`etcd unreachable (${what}: ${errText(e)}): keeping routes; retrying`)
+    } else if (now - this.down.said >= 30_000) {
+      this.down.said = now
+      warn(`etcd still unreachable after ${Math.round((now - this.down.since) / 1000)} s (${what}: ${errText(e)}): keeping routes`)
+    }
+  }
+
+  private reachable(): void {
+    if (!this.down) return
+    log(`etcd reachable again after ${Math.round((Date.now() - this.down.since) / 1000)} s; resuming the watch from revision ${this.revision + 1}`)
+    this.down = undefined
+    this.wake?.()
+  }
+
+  /** Back off, but wake as soon as another path (the periodic re-list) finds etcd back. */
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    const w = new AbortController()
+    this.wake = () => w.abort()
+    await sleep(ms, signal, w.signal)
+    this.wake = undefined
+  }
+}
+
+/** Wait ms, or less when any signal aborts. */
+export function sleep(ms: number, ...signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve) => {
+    if (signals.some((s) => s.aborted)) return resolve()
+    const t = setTimeout(done, ms)
+    function done() {
+      clearTimeout(t)
+      for (const s of signals) s.removeEventListener('abort', done)
+      resolve()
+    }
+    for (const s of signals) s.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,197 @@
+// Keeping our lease (flannel's etcd CompleteLease): renew margin-before-expiry with a new grant
+// and put, retry every minute on failure, and watch our own key: a PUT (ours or anyone's)
+// moves the expiry to what etcd says, a DELETE (expiry, or an operator) means the lease is gone.
+// weft's additions: a periodic read of the key beside the watch (subnet-lease-check.ts) for a
+// watch that went silently dead, and a renewal put only while the key still exists.
+import { CompactedError, type EtcdClient } from '../registry/etcd/client.ts'
+import type { Acquired } from '../registry/etcd/lease-acquire.ts'
+import { startCheck } from './lease-check.ts'
+
+export interface KeepOpts {
+  ttl: number
+  marginMs: number
+  signal: AbortSignal
+  log: (m: string) => void
+  /** delay before retrying a failed renewal (flannel: 1 min) */
+  retryMs?: number
+  /** how often to read our key to catch a dead watch (default 30 s; 0: never) */
+  checkMs?: number
+}
+
+export const CHECK_MS = 30_000
+
+/** When to renew: margin before expiry, never in the past. */
+export function renewDelay(expiresAt: number, marginMs: number, now = Date.now()): number {
+  return Math.max(0, expiresAt - marginMs - now)
+}
+
+/** Resolves 'revoked' when our key is deleted, 'stopped' when signal aborts. */
+export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts): Promise<'revoked' | 'stopped'> {
+  let expiresAt = lease.expiresAt
+  let current = lease.etcdLease
+  let timer: NodeJS.Timeout | undefined
+  const retryMs = o.retryMs ?? 60_000
+  // Ends the watch (and so this function) on a stop, or when a renewal finds our key gone.
+  const end = new AbortController()
+  let revoked = false
+  const revoke = () => {
+    revoked = true
+    end.abort()
+  }
+  const onStop = () => end.abort()
+  o.signal.addEventListener('abort', onStop, { once: true })
+
+  const schedule = (ms: number) => {
+    clearTimeout(timer)
+    if (end.signal.aborted) return
+    // setTimeout holds at most ~24.8 days; a lease lasts a day, so this is only a guard.
+    timer = setTimeout(renew, Math.min(ms, 2 ** 31 - 1))
+  }
+  const renew = async () => {
+    if (end.signal.aborted) return
+    try {
+      const id = await etcd.grant(o.ttl)
+      // Only while the key still holds our value: a renewal racing an operator's DELETE must not
+      // write it back, nor overwrite a node that took the subnet after our lease expired.
+      if (!(await etcd.putIfPresent(lease.key, lease.value, id, lease.value))) {
+        await etcd.revoke(id).catch(() => {})
+        if (!end.signal.aborted) o.log(`Our lease ${lease.subnet.text} (${lease.key}) is gone or no longer ours at renewal time; not writing it`)
+        return revoke()
+      }
+      const old = current
+      current = id
+      expiresAt = Date.now() + o.ttl * 1000
+      if (old !== '0' && old !== id) await etcd.revoke(old).catch(() => {})
+      o.log(`Renewed lease ${lease.subnet.text} (etcd lease ${id}, expires ${new Date(expiresAt).toISOString()})`)
+      schedule(renewDelay(expiresAt, o.marginMs))
+    } catch (e) {
+      o.log(`Error renewing lease (trying again in ${Math.round(retryMs / 1000)} s): ${(e as Error).message}`)
+      schedule(retryMs)
+    }
+  }
+  schedule(renewDelay(expiresAt, o.marginMs))
+
+  try {
+    const why = await watchOwnKey(etcd, lease.key, { ...o, signal: end.signal }, revoke, async (etcdLease) => {
+      // A PUT: reset the expiry from the lease now attached (ours after a renewal, or another writer's).
+      if (etcdLease === '0') return
+      current = etcdLease
+      const left = await etcd.timeToLive(etcdLease).catch(() => -1)
+      if (left > 0) {
+        expiresAt = Date.now() + left * 1000
+        schedule(renewDelay(expiresAt, o.marginMs))
+      }
+    })
+    return revoked ? 'revoked' : why
+  } finally {
+    clearTimeout(timer)
+    o.signal.removeEventListener('abort', onStop)
+    end.abort() // a renewal still in flight stops rescheduling itself
+  }
+}
+
+/**
+ * Watch key until it is deleted ('revoked') or signal aborts ('stopped'; the caller tells a stop
+ * from revoke() having been called). Reconnects after errors, from the last revision seen.
+ */
+async function watchOwnKey(
+  etcd: EtcdClient,
+  key: string,
+  o: KeepOpts,
+  revoke: () => void,
+  onPut: (lease: string) => Promise<void>,
+): Promise<'revoked' | 'stopped'> {
+  let rev = 0
+  let backoff = 100
+  let complained = false
+  let watching: AbortController | undefined
+  let reread = false
+  const checkMs = o.checkMs ?? CHECK_MS
+  const stopCheck = checkMs > 0
+    ? startCheck((k) => etcd.get(k), key, checkMs, {
+        delivered: () => (watching ? rev : undefined),
+        // Absent key: the DELETE the watch should have brought (flannel's "revoked").
+        gone: revoke,
+        stalled: (mod, seen) => {
+          if (!watching) return
+          o.log(`the watch on our lease had stalled (our key is at revision ${mod}, the watch delivered up to ${seen}); restarting it`)
+          // The new watch resumes from the last revision delivered: it replays what the dead one
+          // missed, in order (a DELETE then a re-create by someone else is still our DELETE).
+          watching.abort()
+        },
+      })
+    : () => {}
+  try {
+    for (;;) {
+      if (o.signal.aborted) return 'stopped'
+      let gone = false
+      try {
+        if (!rev) {
+          // (Re)start from a read: if the key is already gone, we are done.
+          const { kvs, revision } = await etcd.list(key)
+          const kv = kvs.find((k) => k.key === key)
+          if (!kv) return 'revoked'
+          // Events were lost (compaction): take the lease now attached as if its PUT had come.
+          if (reread) void onPut(kv.lease)
+          reread = true
+          rev = revision
+        }
+        if (complained) {
+          // Only claim success once etcd answers again (a read), not on every reconnect attempt.
+          await etcd.get(key)
+          o.log('etcd is back; watching our lease again')
+          complained = false
+        }
+        const ac = new AbortController()
+        const stop = () => ac.abort()
+        o.signal.addEventListener('abort', stop, { once: true })
+        watching = ac
+        try {
+          await etcd.watch(
+            key,
+            rev + 1,
+            (ev) => {
+              if (ev.kv.key !== key) return
+              rev = ev.revision
+              backoff = 100
+              if (ev.type === 'DELETE') {
+                gone = true
+                ac.abort()
+              } else void onPut(ev.kv.lease)
+            },
+            ac.signal,
+          )
+        } finally {
+          watching = undefined
+          o.signal.removeEventListener('abort', stop)
+        }
+        if (gone) return 'revoked'
+      } catch (e) {
+        watching = undefined
+        if (gone) return 'revoked'
+        if (e instanceof CompactedError) {
+          rev = 0 // re-read the key
+          continue
+        }
+        if (!complained) o.log(`lost the watch on our lease (retrying): ${(e as Error).message}`)
+        complained = true
+        await sleep(backoff, o.signal)
+        backoff = Math.min(backoff * 2, 5000)
+      }
+    }
+  } finally {
+    stopCheck()
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(done, ms)
+    function done() {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      r()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
