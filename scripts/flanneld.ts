@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
-import { log, die, errText } from './lib/core/log.ts'
+import { runMain, fail } from './lib/core/cli.ts'
+import { log, errText } from './lib/core/log.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { runJson } from './lib/core/sh.ts'
@@ -55,8 +56,8 @@ async function main(): Promise<void> {
   if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
   const margin = f['subnet-lease-renew-margin']
-  if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
-  if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
+  if (margin < 1 || margin > 1439) fail('Invalid subnet-lease-renew-margin option, out of acceptable range')
+  if (f['kube-subnet-mgr']) fail('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
   if (f['public-ip']) parseIp(f['public-ip'], 4)
   if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
@@ -189,11 +190,11 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
     return r
   }
   const w = show('weft-subnet', o.writerArgs)
-  if (w.status !== 0) die(`weft-subnet --dry-run failed (exit ${w.status}; its message is above)`)
+  if (w.status !== 0) fail(`weft-subnet --dry-run failed (exit ${w.status}; its message is above)`)
   const plan = w.stdout ?? ''
   const network = /^FLANNEL_NETWORK=(\S+)$/m.exec(plan)?.[1]
   const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(plan)?.[1]
-  if (!network || !subnet) die('weft-subnet --dry-run planned no subnet.env')
+  if (!network || !subnet) fail('weft-subnet --dry-run planned no subnet.env')
   const network6 = /^FLANNEL_IPV6_NETWORK=(\S+)$/m.exec(plan)?.[1]
   const subnet6 = /^FLANNEL_IPV6_SUBNET=(\S+)$/m.exec(plan)?.[1]
   const given = [`--network=${network}`, `--subnet=${subnet}`, ...(network6 && subnet6 ? [`--ipv6-network=${network6}`, `--ipv6-subnet=${subnet6}`] : [])]
@@ -225,4 +226,4 @@ subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, 
 routes, or vxlan neighbour/fdb/route entries on flannel.<VNI>, which weft-subnet creates).
 Health: GET /healthz (200) and /readyz (503 until subnet.env is written) on --healthz-port.`
 
-main().catch((e) => die(e instanceof UsageError ? `${e.message} (see --help)` : errText(e), e instanceof UsageError ? 2 : 1))
+runMain('flanneld', main)

@@ -6,7 +6,7 @@
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs'
 import { dirname, basename, join, isAbsolute } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
-import { errText } from './lib/core/log.ts'
+import { runMain, fail } from './lib/core/cli.ts'
 import { installPlan, type FileOut } from './lib/install/files.ts'
 
 const SPEC = {
@@ -87,9 +87,4 @@ weft-routes into <bin-dir> (flanneld finds its parts beside itself); kube-flanne
 portmap) as <cni-conf-dir>/10-flannel.conflist; and <systemd-dir>/flanneld.service running
 <bin-dir>/flanneld with the flags given after --. Every file is replaced atomically.`
 
-try {
-  main()
-} catch (e) {
-  process.stderr.write(`weft-install: ${errText(e)}${e instanceof UsageError ? ' (see --help)' : ''}\n`)
-  process.exit(e instanceof UsageError ? 2 : 1)
-}
+runMain('weft-install', main)

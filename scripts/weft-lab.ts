@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
+import { runMain, fail } from './lib/core/cli.ts'
 import { errText } from './lib/core/log.ts'
 import { run } from './lib/core/sh.ts'
 import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'
@@ -148,10 +149,4 @@ through the flannel CNI plugin with Debian's reference bridge and host-local. It
 reaching every other pod, the pod address kept between nodes and masqueraded to the outside host,
 prints a table, then removes everything (unless --keep). Exit status 1 if a check failed.`
 
-main().then(
-  (code) => process.exit(code ?? 0),
-  (e) => {
-    process.stderr.write(`weft-lab: ${e instanceof UsageError ? `${e.message} (see --help)` : errText(e)}\n`)
-    process.exit(e instanceof UsageError ? 2 : 1)
-  },
-)
+runMain('weft-lab', async () => (await main()) ?? 0)

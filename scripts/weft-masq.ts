@@ -3,7 +3,8 @@
 // place by a resync loop, removed by --cleanup. Run alone or by flanneld (reference/flanneld.md 2).
 import type { Family } from './lib/net/cidr.ts'
 import { helpText, UsageError } from './lib/core/flags.ts'
-import { die, errText, log, warn } from './lib/core/log.ts'
+import { runMain, fail } from './lib/core/cli.ts'
+import { errText, log, warn } from './lib/core/log.ts'
 import { applyPlan, type Step } from './lib/core/sh.ts'
 import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq/config.ts'
 import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq/iptables-flavour.ts'
@@ -198,7 +199,4 @@ async function cleanupPlan(cfg: MasqConfig): Promise<Step[]> {
   return [...(await iptablesLeftovers(cfg)), ...(await nftLeftovers())]
 }
 
-main().catch((e) => {
-  if (e instanceof UsageError) die(`${e.message} (see --help)`, 2)
-  die(errText(e))
-})
+runMain('weft-masq', main)

@@ -5,8 +5,10 @@
 import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
-import { log, warn, die, errText } from './lib/core/log.ts'
+import { runMain, fail } from './lib/core/cli.ts'
+import { log, warn, errText } from './lib/core/log.ts'
 import { parseCidr, type Cidr } from './lib/net/cidr.ts'
+import { ifaceNameProblem } from './lib/net/iface.ts'
 import { parseSubnetEnv } from './lib/formats/subnet-env.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
@@ -17,7 +19,8 @@ import { PeerRegistry, sleep } from './lib/registry/etcd/peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/routes/hostgw/sync.ts'
 import { readLink } from './lib/subnet/vxlan-device.ts'
 import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './lib/routes/vxlan/sync.ts'
-import { directRouting, splitDirect } from './lib/routes/vxlan/direct.ts'
+import { splitDirect } from './lib/routes/vxlan/direct.ts'
+import type { VxlanBackend } from './lib/formats/backend.ts'
 import { planSummary } from './lib/routes/hostgw/plan.ts'
 
 const spec = {
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
   const registry = new PeerRegistry(client, f['etcd-prefix'])
   const etcdRead = Promise.all([waitForConfig(client, f['etcd-prefix'], stop.signal, { unreachable: false }).then((c) => c ?? process.exit(0)), everySecond(() => registry.relist(), stop.signal)])
   const start = await readIfaceAndRoutes(iface)
-  if (!start.addrs) die(`--iface ${iface}: no such interface`)
+  if (!start.addrs) fail(`--iface ${iface}: no such interface`)
   // The first sync's ip, forked now (small heap, cheap fork) rather than after planning.
   const prepared = f['dry-run'] ? undefined : prepareBatch()
   const readAt = Date.now()
@@ -114,17 +117,13 @@ async function main(): Promise<void> {
  * external interface are never touched, as in flannel.
  */
 async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
-  if (!node.networks.some((n) => n.family === 4)) die('vxlan: IPv6-only networks are not supported by weft-routes yet')
-  let dev: string, vni: number, direct: boolean
-  try {
-    ;({ dev, vni } = vxlanDev(node.cfg.backend.raw))
-    direct = directRouting(node.cfg.backend.raw)
-  } catch (e) {
-    die(errText(e))
-  }
+  if (!node.networks.some((n) => n.family === 4)) fail('vxlan: IPv6-only networks are not supported by weft-routes yet')
+  const backend = node.cfg.backend as VxlanBackend
+  const { dev, vni } = vxlanDev(backend)
+  const direct = backend.directRouting
   // Dual stack: IPv6 peers go on flannel-v6.<VNI>, made by the subnet writer as flannel.<VNI> is.
   const dev6 = node.networks.some((n) => n.family === 6) ? `flannel-v6.${vni}` : undefined
-  for (const d of [dev, dev6]) if (d && !(await readLink(d))) die(`vxlan device ${d} does not exist (the subnet writer creates it)`)
+  for (const d of [dev, dev6]) if (d && !(await readLink(d))) fail(`vxlan device ${d} does not exist (the subnet writer creates it)`)
   const peers = new VxlanPeers(node, vni)
   const directNode: NodeView = { ...node, ifaceRoutesOnly: true, blackhole: false }
   // The interface's networks decide who is direct: read again at every sync (a renumbered
@@ -185,10 +184,8 @@ function steadyHeap(): void {
 
 function checkIfaceName(name: string): string {
   if (!name) throw new UsageError('--iface is required: the external interface the peer routes go through')
-  // The kernel's own rule for link names (dev_valid_name): no '/', ':' or whitespace, <= 15 bytes.
-  if (!/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..') throw new UsageError(`--iface ${JSON.stringify(name)}: not a valid interface name`)
-  // The name goes into an `ip -batch` line, where # starts a comment and quotes group words.
-  if (/[#"'\\]/.test(name)) throw new UsageError(`--iface ${JSON.stringify(name)}: weft does not support # " ' or \\ in interface names`)
+  const why = ifaceNameProblem(name)
+  if (why) throw new UsageError(`--iface ${JSON.stringify(name)}: ${why}`)
   return name
 }
 
@@ -216,13 +213,13 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    die(`cannot read --subnet-file ${path}: ${errText(e)} (run the subnet writer first, or give --subnet and --network)`)
+    fail(`cannot read --subnet-file ${path}: ${errText(e)} (run the subnet writer first, or give --subnet and --network)`)
   }
   let env
   try {
     env = parseSubnetEnv(text, path)
   } catch (e) {
-    die(errText(e))
+    fail(errText(e))
   }
   return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: out.ipv6Network ?? env.ipv6Networks[0], ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet }
 }
@@ -244,27 +241,21 @@ function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Loca
   const networks: Cidr[] = []
   const own: Cidr[] = []
   if (cfg.enableIPv4 && cfg.network) {
-    if (local.network && local.network.text !== cfg.network.text) die(`the network in etcd (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
-    if (!local.subnet) die('no IPv4 subnet of our own (FLANNEL_SUBNET or --subnet)')
+    if (local.network && local.network.text !== cfg.network.text) fail(`the network in etcd (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
+    if (!local.subnet) fail('no IPv4 subnet of our own (FLANNEL_SUBNET or --subnet)')
     networks.push(cfg.network)
     own.push(local.subnet)
   }
   if (cfg.enableIPv6 && cfg.ipv6Network) {
-    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) die(`the IPv6 network in etcd (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
+    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) fail(`the IPv6 network in etcd (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
     if (local.ipv6Subnet) {
       networks.push(cfg.ipv6Network)
       own.push(local.ipv6Subnet)
     } else warn('EnableIPv6 is set but our subnet file has no FLANNEL_IPV6_SUBNET: IPv6 routes are not managed (restart the subnet writer)')
   }
-  if (!networks.length) die('the network config enables no network this syncer can route')
+  if (!networks.length) fail('the network config enables no network this syncer can route')
   if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') warn(`the network config's backend is ${JSON.stringify(cfg.backend.type)}; only host-gw leases get routes`)
   return { prefix, iface, cfg, networks, own, localIps }
 }
 
-main().catch((e) => {
-  if (e instanceof UsageError) {
-    process.stderr.write(`weft-routes: ${e.message}\nRun weft-routes --help for usage.\n`)
-    process.exit(2)
-  }
-  die(errText(e))
-})
+runMain('weft-routes', main)

@@ -2,11 +2,13 @@
 // layout, or a static flag), writes subnet.env for the CNI plugin, prints one JSON line on stdout
 // after the write (the supervisor waits for it), then keeps the lease renewed until stopped.
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
-import { log, die, errText } from './lib/core/log.ts'
+import { runMain, fail } from './lib/core/cli.ts'
+import { log, errText } from './lib/core/log.ts'
 import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/net/cidr.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import { EtcdClient, UnreachableError } from './lib/registry/etcd/client.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
+import type { VxlanBackend } from './lib/formats/backend.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
 import { acquireLease, LEASE_TTL } from './lib/registry/etcd/lease-acquire.ts'
 import { keepLease, CHECK_MS } from './lib/subnet/renew.ts'
@@ -100,39 +102,33 @@ async function main(): Promise<void> {
 type F = ReturnType<typeof parseFlags<typeof SPEC>>
 
 function parseArgs(): F {
-  let f: F
-  try {
-    f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
-  } catch (e) {
-    if (e instanceof UsageError) die(`${e.message} (see --help)`, 2)
-    throw e
-  }
+  const f: F = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
   if (f.help) {
     process.stdout.write(helpText('weft-subnet [flags]', 'Acquire this node\'s pod subnet (an etcd lease in flannel\'s layout, or static --network/--subnet), write subnet.env, keep the lease renewed.', SPEC, 'FLANNELD_'))
     process.exit(0)
   }
-  if (f._.length) die(`unexpected arguments: ${f._.join(' ')} (see --help)`, 2)
+  if (f._.length) throw new UsageError(`unexpected arguments: ${f._.join(' ')}`)
   const m = f['subnet-lease-renew-margin']
-  if (m < 1 || m > 1439) die(`--subnet-lease-renew-margin=${m}: must be from 1 to 1439 minutes`)
+  if (m < 1 || m > 1439) fail(`--subnet-lease-renew-margin=${m}: must be from 1 to 1439 minutes`)
   const ttl = f['subnet-lease-ttl']
-  if (ttl <= m * 60 || ttl > 10 * LEASE_TTL) die(`--subnet-lease-ttl=${ttl}: must be longer than the renew margin (${m} min) and at most ${10 * LEASE_TTL}`)
+  if (ttl <= m * 60 || ttl > 10 * LEASE_TTL) fail(`--subnet-lease-ttl=${ttl}: must be longer than the renew margin (${m} min) and at most ${10 * LEASE_TTL}`)
   const check = f['lease-check-interval']
-  if (check < 0 || check > 86400) die(`--lease-check-interval=${check}: must be from 0 (off) to 86400 seconds`)
+  if (check < 0 || check > 86400) fail(`--lease-check-interval=${check}: must be from 0 (off) to 86400 seconds`)
   const dev = f['device-check-interval']
-  if (dev < 1 || dev > 3600) die(`--device-check-interval=${dev}: must be from 1 to 3600 seconds`)
-  if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) die(`--mtu=${f.mtu}: must be from 68 to 65535`)
-  if (!f['subnet-file']) die('--subnet-file must not be empty')
+  if (dev < 1 || dev > 3600) fail(`--device-check-interval=${dev}: must be from 1 to 3600 seconds`)
+  if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) fail(`--mtu=${f.mtu}: must be from 68 to 65535`)
+  if (!f['subnet-file']) fail('--subnet-file must not be empty')
   return f
 }
 
 /** Static mode: one host, no registry. FLANNEL_MTU is the interface MTU (no encapsulation). */
 async function staticMode(f: F): Promise<void> {
-  if (!f.network || !f.subnet) die('static mode needs both --network and --subnet')
+  if (!f.network || !f.subnet) fail('static mode needs both --network and --subnet')
   const network = mustCidr('--network', f.network)
   const subnet = mustCidr('--subnet', f.subnet)
-  if (subnet.family !== network.family) die(`--subnet ${subnet.text} and --network ${network.text} are different IP families`)
-  if (!containsCidr(network, subnet) || subnet.prefix <= network.prefix) die(`--subnet ${subnet.text} is not a subnet inside --network ${network.text}`)
-  if (subnet.prefix > (subnet.family === 4 ? 30 : 126)) die(`--subnet ${subnet.text} is too small for a bridge and a pod`)
+  if (subnet.family !== network.family) fail(`--subnet ${subnet.text} and --network ${network.text} are different IP families`)
+  if (!containsCidr(network, subnet) || subnet.prefix <= network.prefix) fail(`--subnet ${subnet.text} is not a subnet inside --network ${network.text}`)
+  if (subnet.prefix > (subnet.family === 4 ? 30 : 126)) fail(`--subnet ${subnet.text} is too small for a bridge and a pod`)
   const publicIp = mustIp('--public-ip', f['public-ip'], false)
   const mtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
   const env = formatSubnetEnv(network.family === 4 ? { network, subnet, mtu, ipmasq: f['ip-masq'] } : { ipv6Network: network, ipv6Subnet: subnet, mtu, ipmasq: f['ip-masq'] })
@@ -149,13 +145,13 @@ async function staticMode(f: F): Promise<void> {
  * its MAC is published in the lease (BackendData, BackendV6Data).
  */
 async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ spec: VxlanSpec; mac: string }> {
-  if (f['backend-data']) die('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
+  if (f['backend-data']) fail('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
   const ext = await externalInterface(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
   let spec: VxlanSpec
   try {
-    spec = vxlanSpec(cfg.backend.raw, ext.ifname, await localAddress(ext.ifname, publicIp.text, publicIp.family), f.mtu || ext.mtu, publicIp.family)
+    spec = vxlanSpec(cfg.backend as VxlanBackend, ext.ifname, await localAddress(ext.ifname, publicIp.text, publicIp.family), f.mtu || ext.mtu, publicIp.family)
   } catch (e) {
-    die(errText(e))
+    fail(errText(e))
   }
   const mac = await ensureDevice(spec, f['dry-run'], log)
   log(`vxlan device ${spec.name}: VNI ${spec.vni}, port ${spec.port}, MTU ${spec.mtu}, MAC ${mac}, on ${spec.dev} (${spec.local})`)
@@ -179,7 +175,7 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
   try {
     writeFileAtomic(path, env)
   } catch (e) {
-    die(`failed to write ${path}: ${errText(e)}`)
+    fail(`failed to write ${path}: ${errText(e)}`)
   }
   log(`Wrote subnet file to ${path}`)
   const line: Record<string, unknown> = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
@@ -193,17 +189,17 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
  * refused clearly.
  */
 function ipv6Public(s: string, cfg: NetworkConfig): Ip {
-  if (!cfg.enableIPv4) die('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
-  if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') die(`EnableIPv6 is supported with the host-gw and vxlan backends only (not ${cfg.backend.type}) by weft yet`)
-  if (!s) die('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface\'s global IPv6 address when there is one)')
+  if (!cfg.enableIPv4) fail('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
+  if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') fail(`EnableIPv6 is supported with the host-gw and vxlan backends only (not ${cfg.backend.type}) by weft yet`)
+  if (!s) fail('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface\'s global IPv6 address when there is one)')
   let ip: Ip
   try {
     ip = parseIp(s, 6)
   } catch {
-    die(`--public-ipv6 ${JSON.stringify(s)}: not an IPv6 address`)
+    fail(`--public-ipv6 ${JSON.stringify(s)}: not an IPv6 address`)
   }
   const v = ip.value
-  if (v === 0n || v === 1n || v >> 120n === 0xffn || v >> 118n === 0x3fan || v >> 32n === 0xffffn) die(`--public-ipv6 ${ip.text}: not a global unicast IPv6 address`)
+  if (v === 0n || v === 1n || v >> 120n === 0xffn || v >> 118n === 0x3fan || v >> 32n === 0xffffn) fail(`--public-ipv6 ${ip.text}: not a global unicast IPv6 address`)
   return ip
 }
 
@@ -213,18 +209,18 @@ function backendData(s: string): Record<string, unknown> | null {
   try {
     v = JSON.parse(s)
   } catch {
-    die(`--backend-data: not JSON: ${s}`)
+    fail(`--backend-data: not JSON: ${s}`)
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) die('--backend-data: must be a JSON object')
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('--backend-data: must be a JSON object')
   return v as Record<string, unknown>
 }
 
 function mustIp(name: string, s: string, required: boolean): Ip | undefined {
-  if (!s) return required ? die(`${name} is required with etcd (the address other nodes reach this one at)`) : undefined
+  if (!s) return required ? fail(`${name} is required with etcd (the address other nodes reach this one at)`) : undefined
   try {
     return parseIp(s, 4)
   } catch {
-    die(`${name} ${JSON.stringify(s)}: not an IPv4 address`)
+    fail(`${name} ${JSON.stringify(s)}: not an IPv4 address`)
   }
 }
 
@@ -232,8 +228,8 @@ function mustCidr(name: string, s: string): Cidr {
   try {
     return parseCidr(s)
   } catch {
-    die(`${name} ${JSON.stringify(s)}: not a CIDR (like 10.244.0.0/16)`)
+    fail(`${name} ${JSON.stringify(s)}: not a CIDR (like 10.244.0.0/16)`)
   }
 }
 
-main().catch((e) => die(errText(e)))
+runMain('weft-subnet', main)

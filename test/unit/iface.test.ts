@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chooseIface, type LinkAddrs } from '../../scripts/lib/net/iface.ts'
+import { chooseIface, ifaceNameProblem, type LinkAddrs } from '../../scripts/lib/net/iface.ts'
 
 const links: LinkAddrs[] = [
   { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },
@@ -36,4 +36,10 @@ test('an --iface naming no interface, no default route, or an unheld public IP i
 test('--iface-can-reach uses the device of the route towards that address', () => {
   assert.equal(chooseIface(links, [], { ...none, canReach: '10.0.0.99', canReachDev: 'eth1' }).ip.text, '10.0.0.6')
   assert.throws(() => chooseIface(links, [], { ...none, canReach: '10.9.9.9' }), /--iface-can-reach 10\.9\.9\.9/)
+})
+
+test('ifaceNameProblem: the kernel rule and the ip -batch rule, in one place for every part', () => {
+  for (const ok of ['eth0', 'ens3.100', 'br-lan', 'veth@x', 'a'.repeat(15)]) assert.equal(ifaceNameProblem(ok), undefined, ok)
+  for (const bad of ['', '.', '..', 'a/b', 'eth0:1', 'a b', 'a'.repeat(16), 'ééééééééé']) assert.equal(ifaceNameProblem(bad), 'not a valid interface name', bad)
+  for (const bad of ['eth#0', 'a"b', "a'b", 'a\\b']) assert.match(ifaceNameProblem(bad)!, /does not support/, bad)
 })

@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import { parseBackend } from '../../scripts/lib/formats/backend.ts'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,7 +9,7 @@ import { writeFileAtomic, previousSubnet } from '../../scripts/lib/formats/subne
 import { renewDelay } from '../../scripts/lib/subnet/renew.ts'
 
 test('backendMtu per backend (reference/flanneld.md section 1)', () => {
-  const b = (type: string, raw: Record<string, unknown> = {}) => backendMtu({ type, raw }, 1500)
+  const b = (type: string, raw: Record<string, unknown> = {}) => backendMtu(parseBackend({ Type: type, ...raw }), 1500)
   assert.equal(b('host-gw'), 1500)
   assert.equal(b('alloc'), 1500)
   assert.equal(b('vxlan'), 1450)

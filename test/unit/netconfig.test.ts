@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import type { VxlanBackend } from '../../scripts/lib/formats/backend.ts'
 import assert from 'node:assert/strict'
 import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
 
@@ -11,7 +12,7 @@ test('defaults: /16 network gets /24 subnets, min skips the first subnet, max is
   assert.equal(c.enableIPv4, true)
   assert.equal(c.enableIPv6, false)
   assert.equal(c.enableNFTables, false)
-  assert.deepEqual(c.backend, { type: 'host-gw', raw: { Type: 'host-gw' } })
+  assert.deepEqual(c.backend, { type: 'host-gw' })
 })
 
 test('backend type defaults to udp as the code does (not vxlan as the docs say)', () => {
@@ -21,7 +22,7 @@ test('backend type defaults to udp as the code does (not vxlan as the docs say)'
 test('backend type is lower-cased and keys match case-insensitively', () => {
   const c = parseNetworkConfig('{"network":"10.1.0.0/16","subnetlen":26,"backend":{"type":"VXLAN","VNI":4}}')
   assert.equal(c.backend.type, 'vxlan')
-  assert.equal(c.backend.raw.VNI, 4)
+  assert.equal((c.backend as VxlanBackend).vni, 4)
   assert.equal(c.subnetLen, 26)
 })
 

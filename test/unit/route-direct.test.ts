@@ -1,15 +1,18 @@
 import { test } from 'node:test'
+import { parseBackend, type VxlanBackend } from '../../scripts/lib/formats/backend.ts'
 import assert from 'node:assert/strict'
-import { directRouting, splitDirect } from '../../scripts/lib/routes/vxlan/direct.ts'
+import { splitDirect } from '../../scripts/lib/routes/vxlan/direct.ts'
 import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
 import { managedRoutes, parseKernelRoutes } from '../../scripts/lib/routes/hostgw/plan.ts'
 
+const vx = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...raw }) as VxlanBackend
+
 test('DirectRouting: absent -> false; true/false in any key case; anything else is a clear error', () => {
-  assert.equal(directRouting({ Type: 'vxlan' }), false)
-  assert.equal(directRouting({ Type: 'vxlan', DirectRouting: true }), true)
-  assert.equal(directRouting({ Type: 'vxlan', directrouting: false }), false)
-  assert.throws(() => directRouting({ DirectRouting: 'yes' }), /Backend\.DirectRouting must be true or false, got "yes"/)
-  assert.throws(() => directRouting({ DirectRouting: 1 }), /got 1/)
+  assert.equal(vx({ Type: 'vxlan' }).directRouting, false)
+  assert.equal(vx({ Type: 'vxlan', DirectRouting: true }).directRouting, true)
+  assert.equal(vx({ Type: 'vxlan', directrouting: false }).directRouting, false)
+  assert.throws(() => vx({ DirectRouting: 'yes' }).directRouting, /Backend\.DirectRouting must be true or false, got "yes"/)
+  assert.throws(() => vx({ DirectRouting: 1 }).directRouting, /got 1/)
 })
 
 test('DirectRouting: peers on the interface networks become routes via their PublicIP, the others stay overlay peers', () => {

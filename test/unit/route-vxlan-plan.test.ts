@@ -1,4 +1,5 @@
 // The vxlan peer plan: exact bridge/ip batch text; lease verdicts (bad MAC, VNI, BackendData).
+import { parseBackend, type VxlanBackend } from '../../scripts/lib/formats/backend.ts'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseCidr } from '../../scripts/lib/net/cidr.ts'
@@ -8,6 +9,7 @@ import type { NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
 import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/routes/vxlan/plan.ts'
 import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/routes/vxlan/sync.ts'
 import { showPlan } from '../../scripts/lib/core/sh.ts'
+const backend = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...raw }) as VxlanBackend
 
 const P = '/coreos.com/network'
 const net = parseCidr('10.244.0.0/16')
@@ -83,9 +85,9 @@ test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warn
 })
 
 test('vxlanDev: flannel.<VNI>, VNI 1 by default, a bad VNI named', () => {
-  assert.deepEqual(vxlanDev({ Type: 'vxlan' }), { dev: 'flannel.1', vni: 1 })
-  assert.deepEqual(vxlanDev({ Type: 'vxlan', vni: 7 }), { dev: 'flannel.7', vni: 7 })
-  assert.throws(() => vxlanDev({ VNI: -1 }), /Backend.VNI must be an integer/)
+  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan' })), { dev: 'flannel.1', vni: 1 })
+  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan', vni: 7 })), { dev: 'flannel.7', vni: 7 })
+  assert.throws(() => vxlanDev(backend({ VNI: -1 })), /Backend.VNI must be an integer/)
 })
 
 test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flannel-v6.1 with the IPv6 texts', () => {

@@ -1,25 +1,27 @@
 // The vxlan device plan: flannel's attributes, reuse of a compatible link, the address step.
+import { parseBackend, type VxlanBackend } from '../../scripts/lib/formats/backend.ts'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { vxlanSpec, planDevice, planAddress, parseLinkState, incompatibility, randomMac } from '../../scripts/lib/subnet/vxlan-device.ts'
 import { parseCidr } from '../../scripts/lib/net/cidr.ts'
+const vx = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...raw }) as VxlanBackend
 
-const spec = vxlanSpec({ Type: 'vxlan' }, 'eth0', '192.168.77.11', 1500)
+const spec = vxlanSpec(vx({ Type: 'vxlan' }), 'eth0', '192.168.77.11', 1500)
 const link = (data: Record<string, unknown>, kind = 'vxlan') =>
   parseLinkState([{ ifname: 'flannel.1', mtu: 1450, address: '0a:11:22:33:44:55', linkinfo: { info_kind: kind, info_data: { id: 1, local: '192.168.77.11', link: 'eth0', port: 8472, learning: false, ...data } } }])!
 
 test('vxlanSpec: flannel defaults (VNI 1, port 0 = 8472, MTU ifMTU-50, nolearning)', () => {
   assert.deepEqual(spec, { name: 'flannel.1', vni: 1, port: 8472, dev: 'eth0', local: '192.168.77.11', mtu: 1450, learning: false, gbp: false })
-  const s = vxlanSpec({ type: 'vxlan', vni: 42, port: 4789, mtu: 9000 }, 'eth0', '192.168.77.11', 1500)
+  const s = vxlanSpec(vx({ type: 'vxlan', vni: 42, port: 4789, mtu: 9000 }), 'eth0', '192.168.77.11', 1500)
   assert.deepEqual([s.name, s.vni, s.port, s.mtu], ['flannel.42', 42, 4789, 8950])
 })
 
 test('vxlanSpec: bad VNI, Port, MTU and Learning are named', () => {
-  assert.throws(() => vxlanSpec({ VNI: 'x' }, 'eth0', '192.168.77.11', 1500), /Backend.VNI must be an integer from 0 to 16777215, got "x"/)
-  assert.throws(() => vxlanSpec({ VNI: 16777216 }, 'eth0', '192.168.77.11', 1500), /Backend.VNI/)
-  assert.throws(() => vxlanSpec({ Port: 70000 }, 'eth0', '192.168.77.11', 1500), /Backend.Port must be an integer from 0 to 65535/)
-  assert.throws(() => vxlanSpec({ MTU: 100 }, 'eth0', '192.168.77.11', 1500), /leaves 50 after the 50-byte encapsulation/)
-  assert.throws(() => vxlanSpec({ Learning: 'yes' }, 'eth0', '192.168.77.11', 1500), /Backend.Learning must be true or false/)
+  assert.throws(() => vxlanSpec(vx({ VNI: 'x' }), 'eth0', '192.168.77.11', 1500), /Backend.VNI must be an integer from 0 to 16777215, got "x"/)
+  assert.throws(() => vxlanSpec(vx({ VNI: 16777216 }), 'eth0', '192.168.77.11', 1500), /Backend.VNI/)
+  assert.throws(() => vxlanSpec(vx({ Port: 70000 }), 'eth0', '192.168.77.11', 1500), /Backend.Port must be an integer from 0 to 65535/)
+  assert.throws(() => vxlanSpec(vx({ MTU: 100 }), 'eth0', '192.168.77.11', 1500), /leaves 50 after the 50-byte encapsulation/)
+  assert.throws(() => vxlanSpec(vx({ Learning: 'yes' }), 'eth0', '192.168.77.11', 1500), /Backend.Learning must be true or false/)
 })
 
 test('planDevice: no link -> one ip link add with every attribute', () => {
@@ -61,10 +63,10 @@ test('randomMac: locally administered, unicast', () => {
 })
 
 test('IPv6 twin: flannel-v6.<VNI>, IPv6 local, MTU 70 below the underlay, <lease IPv6>/128 nodad', () => {
-  const s = vxlanSpec({ Type: 'vxlan', VNI: 4 }, 'eth0', 'fd77::11', 1500, 6)
+  const s = vxlanSpec(vx({ Type: 'vxlan', VNI: 4 }), 'eth0', 'fd77::11', 1500, 6)
   assert.deepEqual([s.name, s.vni, s.local, s.mtu, s.port], ['flannel-v6.4', 4, 'fd77::11', 1430, 8472])
-  assert.throws(() => vxlanSpec({ Type: 'vxlan' }, 'eth0', '192.168.0.1', 1500, 6), /not an IPv6 address/)
-  assert.throws(() => vxlanSpec({ Type: 'vxlan', MTU: 1300 }, 'eth0', 'fd77::11', 1500, 6), /MTU 1300 leaves 1230 after the 70-byte encapsulation, below 1280/)
+  assert.throws(() => vxlanSpec(vx({ Type: 'vxlan' }), 'eth0', '192.168.0.1', 1500, 6), /not an IPv6 address/)
+  assert.throws(() => vxlanSpec(vx({ Type: 'vxlan', MTU: 1300 }), 'eth0', 'fd77::11', 1500, 6), /MTU 1300 leaves 1230 after the 70-byte encapsulation, below 1280/)
   const step = planAddress('flannel-v6.4', parseCidr('fd44:0:0:12::/64'), parseCidr('fd44::/56'), [
     { local: 'fd44:0:0:9::', prefixlen: 128 },
     { local: 'fe80::1', prefixlen: 64 },

@@ -66,7 +66,9 @@ export function parseFlags<S extends FlagSpec>(
     }
     const body = a.replace(/^--?/, '')
     const eq = body.indexOf('=')
-    const name = eq >= 0 ? body.slice(0, eq) : body
+    const given = eq >= 0 ? body.slice(0, eq) : body
+    // -h is --help in every bundle that has --help (Go's flag package answers -h the same way).
+    const name = given === 'h' && !spec.h && spec.help ? 'help' : given
     const def = spec[name]
     if (!def) throw new UsageError(`flag provided but not defined: -${name}`)
     let raw: string

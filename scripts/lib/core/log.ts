@@ -11,12 +11,6 @@ export function warn(msg: string): void {
   log(`warning: ${msg}`)
 }
 
-/** A clear message and a non-zero exit; never a stack trace. */
-export function die(msg: string, code = 1): never {
-  log(`error: ${msg}`)
-  process.exit(code)
-}
-
 export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }

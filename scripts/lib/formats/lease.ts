@@ -2,6 +2,7 @@
 // flannel's LeaseAttrs JSON. Everything in it comes from the network (any node, or anyone with
 // write access to etcd), so it is parsed strictly here and checked against the network config
 // before a route, a neighbour or an iptables rule is built from it.
+import { goField } from './go-json.ts'
 import { parseCidr, parseIp, containsCidr, overlaps, sameCidr, type Cidr, type Ip } from '../net/cidr.ts'
 import type { NetworkConfig } from './net-conf.ts'
 
@@ -78,13 +79,7 @@ export function parseLeaseKey(prefix: string, key: string): { subnet: Cidr; ipv6
   }
 }
 
-/** o[name], else the first key equal to name but for case (Go's encoding/json matches so). */
-function field(o: Record<string, unknown>, name: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(o, name)) return o[name]
-  const lower = name.toLowerCase()
-  for (const k in o) if (k.length === name.length && k.toLowerCase() === lower) return o[k]
-  return undefined
-}
+const field = goField
 
 /** Parse one registry entry; throws a reason naming the key and the bad field. */
 export function parseLease(prefix: string, kv: { key: string; value: string; lease?: string }): Lease {

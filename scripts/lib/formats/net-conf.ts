@@ -2,6 +2,8 @@
 // encoding/json reads it into subnet.Config (field names match case-insensitively, unknown fields
 // are ignored), then completed and checked as subnet.CheckNetworkConfig does. The messages are
 // flannel's, with the offending value added.
+import { goField } from './go-json.ts'
+import { parseBackend, type Backend } from './backend.ts'
 import { bits, makeCidr, maskOf, parseCidr, parseIp, containsIp, formatIp, type Cidr, type Family } from '../net/cidr.ts'
 
 export interface NetworkConfig {
@@ -17,8 +19,8 @@ export interface NetworkConfig {
   ipv6SubnetMin?: Cidr
   ipv6SubnetMax?: Cidr
   enableNFTables: boolean
-  /** type lower-cased; raw is the whole Backend object as given */
-  backend: { type: string; raw: Record<string, unknown> }
+  /** typed per backend (formats/backend.ts) */
+  backend: Backend
 }
 
 const FIELDS = [
@@ -37,15 +39,11 @@ const FIELDS = [
 ] as const
 type Field = (typeof FIELDS)[number]
 
-/** Go's json: an exact key match wins, else a case-insensitive one. */
 function fold(obj: Record<string, unknown>): Partial<Record<Field, unknown>> {
   const out: Partial<Record<Field, unknown>> = {}
   for (const f of FIELDS) {
-    if (Object.prototype.hasOwnProperty.call(obj, f)) out[f] = obj[f]
-    else {
-      const k = Object.keys(obj).find((x) => x.toLowerCase() === f.toLowerCase())
-      if (k !== undefined) out[f] = obj[k]
-    }
+    const v = goField(obj, f)
+    if (v !== undefined) out[f] = v
   }
   return out
 }
@@ -122,19 +120,6 @@ export function parseNetworkConfig(text: string): NetworkConfig {
     cfg.ipv6SubnetMax = r.max
   }
   return cfg
-}
-
-// flannel's parseBackendType: no Backend at all means "udp" (its docs say vxlan; the code wins).
-function parseBackend(v: unknown): NetworkConfig['backend'] {
-  if (v === undefined || v === null) return { type: 'udp', raw: {} }
-  if (typeof v !== 'object' || Array.isArray(v)) throw new Error(`invalid network config: Backend must be an object, got ${JSON.stringify(v)}`)
-  const raw = v as Record<string, unknown>
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === 'type')
-  const t = k === undefined ? undefined : raw[k]
-  if (t !== undefined && typeof t !== 'string') throw new Error(`invalid network config: Backend.Type must be a string, got ${JSON.stringify(t)}`)
-  if (!t) throw new Error('invalid network config: Backend.Type is missing (for example "host-gw" or "vxlan")')
-  if (!/^[a-z0-9-]+$/i.test(t)) throw new Error(`invalid network config: unknown backend type ${JSON.stringify(t)}`)
-  return { type: t.toLowerCase(), raw }
 }
 
 // subnet.CheckNetworkConfig for one family (v4: /28 minimum, /30 limit, /24 default;

@@ -5,6 +5,17 @@
 import { runJson } from '../core/sh.ts'
 import { parseIp, type Ip } from './cidr.ts'
 
+/**
+ * Why a link name cannot be used, or undefined. The kernel's own rule (dev_valid_name): 1-15
+ * bytes, not "." or "..", no '/', ':' or whitespace; and weft's: the name goes into `ip -batch`
+ * lines, where # starts a comment and quotes group words. Every part checks names with this.
+ */
+export function ifaceNameProblem(name: string): string | undefined {
+  if (!/^[^\s/:]{1,15}$/.test(name) || Buffer.byteLength(name) > 15 || name === '.' || name === '..') return 'not a valid interface name'
+  if (/[#"'\\]/.test(name)) return 'weft does not support # " \' or \\ in interface names'
+  return undefined
+}
+
 export interface ExtIface {
   name: string
   index: number

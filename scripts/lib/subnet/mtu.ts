@@ -2,38 +2,24 @@
 // (reference/flanneld.md section 1), and the external interface's MTU read with `ip -j`.
 import { runJson, run } from '../core/sh.ts'
 import { parseIp, type Ip } from '../net/cidr.ts'
-
-function backendMtuField(raw: Record<string, unknown>): number | undefined {
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === 'mtu')
-  const v = k === undefined ? undefined : raw[k]
-  if (v === undefined || v === null || v === 0) return undefined
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 68 || v > 65535) throw new Error(`invalid network config: Backend.MTU must be an integer from 68 to 65535, got ${JSON.stringify(v)}`)
-  return v
-}
-
-function flag(raw: Record<string, unknown>, name: string): boolean {
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === name.toLowerCase())
-  return k !== undefined && raw[k] === true
-}
+import { ifaceNameProblem } from '../net/iface.ts'
+import type { Backend } from '../formats/backend.ts'
 
 /** The MTU pods get for a backend, given the external interface's MTU. */
-export function backendMtu(backend: { type: string; raw: Record<string, unknown> }, ifMtu: number): number {
+export function backendMtu(backend: Backend, ifMtu: number): number {
   switch (backend.type) {
-    case 'host-gw':
-    case 'alloc':
-      return ifMtu
     case 'vxlan':
-      return (backendMtuField(backend.raw) ?? ifMtu) - 50
+      return (backend.mtu || ifMtu) - 50
     case 'wireguard':
-      return (backendMtuField(backend.raw) ?? ifMtu) - 80
+      return (backend.mtu || ifMtu) - 80
     case 'ipip':
       return ifMtu - 20
     case 'udp':
       return ifMtu - 28
     case 'ipsec':
-      return ifMtu - 77 - (flag(backend.raw, 'UDPEncap') ? 8 : 0)
-    default:
-      throw new Error(`unknown backend type ${JSON.stringify(backend.type)}`)
+      return ifMtu - 77 - (backend.udpEncap ? 8 : 0)
+    default: // host-gw, alloc and the cloud routing backends add no header
+      return ifMtu
   }
 }
 
@@ -48,7 +34,6 @@ interface IpRoute {
   dev?: string
 }
 
-const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/
 
 /**
  * The external interface and its MTU, chosen as flanneld chooses it: --iface (a name, or an
@@ -61,7 +46,8 @@ export async function externalInterface(iface: string, publicIp?: Ip): Promise<I
       ip = parseIp(iface)
     } catch {}
     if (ip) return await holding(ip, `--iface ${iface}: no interface has that address`)
-    if (!IFNAME.test(iface)) throw new Error(`--iface ${JSON.stringify(iface)}: not an interface name`)
+    const why = ifaceNameProblem(iface)
+    if (why) throw new Error(`--iface ${JSON.stringify(iface)}: ${why}`)
     const r = await run(['ip', '-j', 'link', 'show', 'dev', iface], { nothrow: true })
     if (r.code !== 0) throw new Error(`--iface ${iface}: no such interface`)
     const links = JSON.parse(r.stdout) as IpLink[]

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { run, runJson, applyPlan, type Step } from '../core/sh.ts'
 import { containsIp, parseIp, type Cidr } from '../net/cidr.ts'
+import type { VxlanBackend } from '../formats/backend.ts'
 
 export interface VxlanSpec {
   name: string
@@ -34,35 +35,21 @@ export interface LinkState {
   group?: string
 }
 
-function field(raw: Record<string, unknown>, name: string): unknown {
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === name.toLowerCase())
-  return k === undefined ? undefined : raw[k]
-}
-
 /**
- * Backend.{VNI,Port,MTU,Learning,GBP} with flannel's defaults; bad values named. Family 6 is the
- * dual-stack twin `flannel-v6.<VNI>`, sending from an IPv6 `local`; its MTU is 70 below the
- * underlay's (the kernel's own limit for vxlan over IPv6, which it enforces anyway).
+ * The device for the config's vxlan Backend (flannel's defaults already applied by
+ * formats/backend.ts). Family 6 is the dual-stack twin `flannel-v6.<VNI>`, sending from an IPv6
+ * `local`; its MTU is 70 below the underlay's (the kernel's own limit for vxlan over IPv6, which
+ * it enforces anyway).
  */
-export function vxlanSpec(raw: Record<string, unknown>, dev: string, local: string, ifMtu: number, family: 4 | 6 = 4): VxlanSpec {
-  const int = (name: string, dflt: number, min: number, max: number): number => {
-    const v = field(raw, name) ?? dflt
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`invalid network config: Backend.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`)
-    return v
-  }
-  const bool = (name: string): boolean => {
-    const v = field(raw, name) ?? false
-    if (typeof v !== 'boolean') throw new Error(`invalid network config: Backend.${name} must be true or false, got ${JSON.stringify(v)}`)
-    return v
-  }
-  const vni = int('VNI', 1, 0, 16777215)
-  const port = int('Port', 0, 0, 65535) || 8472
+export function vxlanSpec(b: VxlanBackend, dev: string, local: string, ifMtu: number, family: 4 | 6 = 4): VxlanSpec {
+  const vni = b.vni
+  const port = b.port || 8472
   const overhead = family === 4 ? 50 : 70
-  const mtu = (int('MTU', 0, 0, 65535) || ifMtu) - overhead
+  const mtu = (b.mtu || ifMtu) - overhead
   const min = family === 4 ? 68 : 1280
   if (mtu < min) throw new Error(`vxlan: MTU ${mtu + overhead} leaves ${mtu} after the ${overhead}-byte encapsulation, below ${min}`)
   const name = family === 4 ? `flannel.${vni}` : `flannel-v6.${vni}`
-  return { name, vni, port, dev, local: parseIp(local, family).text, mtu, learning: bool('Learning'), gbp: bool('GBP') }
+  return { name, vni, port, dev, local: parseIp(local, family).text, mtu, learning: b.learning, gbp: b.gbp }
 }
 
 /** flannel's MAC: random, locally administered, unicast. */

@@ -9,14 +9,6 @@ import { containsIp, type Cidr } from '../../net/cidr.ts'
 import type { DesiredRoute } from '../hostgw/plan.ts'
 import type { VxlanPeer } from './plan.ts'
 
-/** Backend.DirectRouting (Go JSON: any case of the key), false when absent; not a boolean: an error. */
-export function directRouting(raw: Record<string, unknown>): boolean {
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === 'directrouting')
-  const v = k === undefined ? false : raw[k]
-  if (typeof v !== 'boolean') throw new Error(`invalid network config: Backend.DirectRouting must be true or false, got ${JSON.stringify(v)}`)
-  return v
-}
-
 /** Peers on the interface's networks become direct routes; the rest stay overlay peers. */
 export function splitDirect(peers: readonly VxlanPeer[], ifaceNets: readonly Cidr[]): { direct: DesiredRoute[]; overlay: VxlanPeer[] } {
   const direct: DesiredRoute[] = []

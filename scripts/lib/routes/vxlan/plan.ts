@@ -5,6 +5,7 @@
 // against what the kernel holds on the device, as the text of one `ip -batch -` (neigh + route)
 // and one `bridge -batch -` (fdb). Pure. Entries of peers that are gone are removed (flannel
 // only removes on a lease's DELETE event, so peers lost while it was down stay for ever).
+import { goField } from '../../formats/go-json.ts'
 import { containsIp, overlaps, parseCidr, parseIp, type Cidr, type Ip } from '../../net/cidr.ts'
 import type { Lease } from '../../formats/lease.ts'
 
@@ -48,7 +49,7 @@ export function vxlanPeer6(l: Lease, vni: number): VxlanPeer | string {
 
 function peerOf(d: Record<string, unknown> | null, what: string, subnet: Cidr, publicIp: Ip, vni: number): VxlanPeer | string {
   if (!d) return `vxlan lease without ${what}`
-  const get = (k: string) => d[Object.keys(d).find((x) => x.toLowerCase() === k.toLowerCase()) ?? '']
+  const get = (k: string) => goField(d, k)
   const v = get('VNI')
   if (v !== vni) return `${what} VNI ${JSON.stringify(v)} does not match ours (${vni})`
   const m = get('VtepMAC')

@@ -3,6 +3,7 @@
 // applied as one `bridge -batch -` then one `ip -batch -` (two processes whatever the number of
 // peers). Every sync re-reads the kernel: three small reads of one device.
 import type { KV } from '../../registry/etcd/client.ts'
+import type { VxlanBackend } from '../../formats/backend.ts'
 import { parseLease, peerProblem } from '../../formats/lease.ts'
 import { sameCidr, type Family } from '../../net/cidr.ts'
 import { run, runJson, cmdline, type Step } from '../../core/sh.ts'
@@ -12,12 +13,9 @@ import type { NodeView } from '../hostgw/sync.ts'
 import { parseKernelRoutes } from '../hostgw/plan.ts'
 import { blackholeLines } from '../blackhole.ts'
 
-/** The device name and VNI from the network config (flannel's defaults). */
-export function vxlanDev(raw: Record<string, unknown>): { dev: string; vni: number } {
-  const k = Object.keys(raw).find((x) => x.toLowerCase() === 'vni')
-  const vni = k === undefined ? 1 : raw[k]
-  if (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 0 || vni > 16777215) throw new Error(`invalid network config: Backend.VNI must be an integer from 0 to 16777215, got ${JSON.stringify(vni)}`)
-  return { dev: `flannel.${vni}`, vni }
+/** The device name and VNI of the config's vxlan Backend. */
+export function vxlanDev(b: VxlanBackend): { dev: string; vni: number } {
+  return { dev: `flannel.${b.vni}`, vni: b.vni }
 }
 
 export class VxlanPeers {
