@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { Scope, waitFor, dist, must, inNs } from '../helpers/scope.ts'
+import { holdsFor, within, activeTimers, timersBackTo } from '../helpers/wait.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
 import { EtcdClient } from '../../scripts/lib/registry/etcd/client.ts'
 import { keepLease } from '../../scripts/lib/subnet/renew.ts'
@@ -68,13 +69,15 @@ async function writer(args: string[]): Promise<Writer> {
   return { p, ns, out, exited, prefix, key: `${prefix}/subnets/${subnet.replace('/', '-')}` }
 }
 
-/** The established connections from ns to etcd: local port -> bytes sent on it. */
-function etcdConns(ns: string): Map<number, number> {
+/** The established connections from ns to etcd: local port -> bytes sent and received on it. */
+function etcdConns(ns: string): Map<number, { sent: number; received: number }> {
   const r = inNs(ns, ['ss', '-tniH', 'state', 'established', 'dst', ETCD])
   assert.equal(r.code, 0, r.stderr)
-  const out = new Map<number, number>()
+  const out = new Map<number, { sent: number; received: number }>()
   // -i puts each socket's counters on a line of its own, after the addresses.
-  for (const m of r.stdout.matchAll(/:(\d+)\s+\S+:2379\b([\s\S]*?)(?=\n\S|$)/g)) out.set(Number(m[1]), Number(/bytes_sent:(\d+)/.exec(m[2])?.[1] ?? 0))
+  for (const m of r.stdout.matchAll(/:(\d+)\s+\S+:2379\b([\s\S]*?)(?=\n\S|$)/g)) {
+    out.set(Number(m[1]), { sent: Number(/bytes_sent:(\d+)/.exec(m[2])?.[1] ?? 0), received: Number(/bytes_received:(\d+)/.exec(m[2])?.[1] ?? 0) })
+  }
   return out
 }
 
@@ -82,15 +85,14 @@ function etcdConns(ns: string): Map<number, number> {
  * The watch's connection. Every unary call goes over one kept-alive connection (weft-subnet makes
  * them one after the other: config read, lease list, grant, txn, the watch's list, the checks);
  * the watch has a connection of its own that carried one request. So: two connections, the watch
- * is the one that sent fewer bytes. Waits a moment more for the watch to be created on it.
+ * is the one that sent fewer bytes. Returns once etcd has answered on it: the reply headers come
+ * with the watch's "created" message, so the watch is registered in etcd by then.
  */
 async function watchConn(w: Writer): Promise<number> {
-  const port = await waitFor('the watch connection', () => {
-    const c = [...etcdConns(w.ns)].sort((a, b) => a[1] - b[1])
-    return c.length === 2 && c[0][1] < c[1][1] && c[0][0]
+  return await waitFor('the watch connection, created', () => {
+    const c = [...etcdConns(w.ns)].sort((a, b) => a[1].sent - b[1].sent)
+    return c.length === 2 && c[0][1].sent < c[1][1].sent && c[0][1].received > 0 && c[0][0]
   }, 10000)
-  await new Promise((r) => setTimeout(r, 300))
-  return port
 }
 
 /** Silently drop every packet of these connections, inside ns only (no RST, no FIN: half-open). */
@@ -123,15 +125,13 @@ function del(key: string): void {
 function exists(key: string): boolean {
   return etcdctl(etcd.endpoint, ['get', key, '--print-value-only'], { netns: ens }).stdout.trim() !== ''
 }
-const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`still running after ${ms} ms`), ms))])
 
 test('baseline, check off (--lease-check-interval=0): a key deleted behind a blinded watch goes unnoticed', async () => {
   const w = await writer(['--lease-check-interval=0'])
   blind(w.ns, [await watchConn(w)])
   const before = droppedIn(w.ns)
   del(w.key)
-  assert.equal(await within(w.exited, 8000), 'still running after 8000 ms', w.out.stderr)
-  assert.doesNotMatch(w.out.stderr, /revoked/)
+  await holdsFor('weft-subnet running on, the deletion unnoticed', () => w.p.exitCode === null && !/revoked/.test(w.out.stderr), 8000)
   assert.ok(droppedIn(w.ns) > before, 'etcd did send the DELETE event (dropped on the way)')
   w.p.kill('SIGTERM')
   assert.equal(await w.exited, 0)
@@ -174,9 +174,8 @@ test('a key changed while the watch is blind: one "stalled" line, the watch rest
   await waitFor('the stalled line', () => /the watch on our lease had stalled \(our key is at revision \d+, the watch delivered up to \d+\); restarting it/.test(w.out.stderr), 5000)
   const fresh = await waitFor('a new watch connection', () => [...etcdConns(w.ns).keys()].find((p) => p !== watch && p !== pool), 5000)
   assert.ok(fresh)
-  await new Promise((r) => setTimeout(r, 2500)) // two more checks: the new watch is healthy
-  assert.equal(w.out.stderr.match(/stalled/g)?.length, 1, w.out.stderr)
-  assert.equal(w.p.exitCode, null)
+  // Two more checks (every 1 s): the new watch is healthy, no second stalled line.
+  await holdsFor('one stalled line, weft-subnet running', () => w.out.stderr.match(/stalled/g)?.length === 1 && w.p.exitCode === null, 2500).catch((e) => assert.fail(`${e.message}\n${w.out.stderr}`))
   del(w.key)
   assert.equal(await within(w.exited, 3000), 0, w.out.stderr)
   assert.match(w.out.stderr, /Lease has been revoked/)
@@ -210,10 +209,11 @@ test('renewal race: the subnet taken by another node (another value) before a re
 test('a healthy watch with the check every second: renewals, no spurious restart, a delete still ends it', async () => {
   // ttl 62 s, margin 1 min: a renewal (a put our own watch must deliver) every ~2 s.
   const w = await writer(['--lease-check-interval=1', '--subnet-lease-ttl=62', '--subnet-lease-renew-margin=1'])
-  await new Promise((r) => setTimeout(r, 6500))
-  assert.equal(w.p.exitCode, null, w.out.stderr)
-  assert.ok((w.out.stderr.match(/Renewed lease/g)?.length ?? 0) >= 2, w.out.stderr)
-  assert.doesNotMatch(w.out.stderr, /stalled|lost the watch|Error renewing/)
+  const quiet = () => w.p.exitCode === null && !/stalled|lost the watch|Error renewing/.test(w.out.stderr)
+  await holdsFor('running, no stall, no lost watch, no renewal error', quiet, 6500).catch((e) => assert.fail(`${e.message}\n${w.out.stderr}`))
+  // ~3 renewals fit in the window; a loaded machine may bring the second a moment late.
+  await waitFor('two renewals', () => (w.out.stderr.match(/Renewed lease/g)?.length ?? 0) >= 2, 4000).catch((e) => assert.fail(`${e.message}\n${w.out.stderr}`))
+  assert.ok(quiet(), w.out.stderr)
   assert.ok(exists(w.key))
   del(w.key)
   assert.equal(await within(w.exited, 3000), 0, w.out.stderr)
@@ -271,7 +271,18 @@ test('EtcdClient.putIfPresent: puts only while the key exists (a txn on version 
   }
 })
 
-const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+/** Counts the reads of each key: the lease check's reads are what these tests wait on. */
+class CountingClient extends EtcdClient {
+  readonly reads = new Map<string, number>()
+  override async get(key: string) {
+    this.reads.set(key, (this.reads.get(key) ?? 0) + 1)
+    return super.get(key)
+  }
+}
+async function countingClient(): Promise<CountingClient> {
+  local ??= await startEtcd(scope)
+  return new CountingClient({ endpoints: [local.endpoint] })
+}
 
 async function held(c: EtcdClient, key: string) {
   const id = await c.grant(3600)
@@ -280,19 +291,19 @@ async function held(c: EtcdClient, key: string) {
 }
 
 test('keepLease with the check running: a stop ends it at once and leaves no timer behind', async () => {
-  const c = await localClient()
+  const c = await countingClient()
   try {
-    const base = timers()
+    const base = activeTimers()
     const stop = new AbortController()
     const logs: string[] = []
     const p = keepLease(c, await held(c, '/kl/stop'), { ttl: 3600, marginMs: 60_000, signal: stop.signal, log: (m) => logs.push(m), checkMs: 20 })
-    await new Promise((r) => setTimeout(r, 300))
+    await waitFor('three lease-check reads', () => (c.reads.get('/kl/stop') ?? 0) >= 3, 10_000)
     const t0 = Date.now()
     stop.abort()
     assert.equal(await p, 'stopped')
     assert.ok(Date.now() - t0 < 100, `took ${Date.now() - t0} ms`)
-    await new Promise((r) => setTimeout(r, 100)) // a read in flight at the stop finishes
-    assert.equal(timers(), base, 'no timer outlives keepLease')
+    // A read in flight at the stop keeps its reply timer until it finishes; then none is left.
+    await timersBackTo(base)
     assert.deepEqual(logs, [])
   } finally {
     c.close()
@@ -300,15 +311,14 @@ test('keepLease with the check running: a stop ends it at once and leaves no tim
 })
 
 test('keepLease: our key deleted -> revoked (watch or check, whichever is first), no timer behind', async () => {
-  const c = await localClient()
+  const c = await countingClient()
   try {
-    const base = timers()
+    const base = activeTimers()
     const p = keepLease(c, await held(c, '/kl/del'), { ttl: 3600, marginMs: 60_000, signal: new AbortController().signal, log: () => {}, checkMs: 20 })
-    await new Promise((r) => setTimeout(r, 200))
+    await waitFor('two lease-check reads', () => (c.reads.get('/kl/del') ?? 0) >= 2, 10_000)
     await c.delete('/kl/del')
     assert.equal(await p, 'revoked')
-    await new Promise((r) => setTimeout(r, 100))
-    assert.equal(timers(), base)
+    await timersBackTo(base)
   } finally {
     c.close()
   }

@@ -108,20 +108,9 @@ export function inNs(ns: string, argv: string[], opts: { input?: string; env?: N
   return sh(['ip', 'netns', 'exec', ns, ...argv], opts)
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000, stepMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    await new Promise((r) => setTimeout(r, stepMs))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`)
-}
+// Waiting (waitFor, holdsFor, within, ...) lives in wait.ts; waitFor is re-exported here for the
+// many tests that import it with Scope.
+export { waitFor } from './wait.ts'
 
 export const root = new URL('../..', import.meta.url).pathname
 export const dist = (name: string) => join(root, 'dist', name)

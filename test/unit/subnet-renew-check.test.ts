@@ -1,6 +1,6 @@
 // The lease liveness check beside the watch (scripts/lib/subnet/lease-check.ts): the verdict of
-// one read, and the periodic loop with a fake read (no etcd, no timer left behind).
-import { test } from 'node:test'
+// one read, and the periodic loop with a fake read (no etcd) on mocked timers (no real time).
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { judge, startCheck, type CheckHooks } from '../../scripts/lib/subnet/lease-check.ts'
 import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
@@ -35,62 +35,101 @@ function hooks(delivered: () => number | undefined) {
   const h: CheckHooks = { delivered, gone: () => calls.push('gone'), stalled: (m, d) => calls.push(`stalled ${m} ${d}`) }
   return { h, calls }
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-test('startCheck: reports gone on the first read that finds no key, and reads no more after', async () => {
+// startCheck takes its timer from the global setTimeout: node:test's mock.timers drives it, so each
+// test says exactly how many periods pass (no race with real time). advance() moves the clock one
+// step at a time and lets the fake read's promise settle before the next step, as a real tick would.
+async function advance(t: TestContext, ms: number, step = 1): Promise<void> {
+  for (let i = 0; i < ms; i += step) {
+    t.mock.timers.tick(step)
+    for (let j = 0; j < 5; j++) await Promise.resolve()
+  }
+}
+const mockTimers = (t: TestContext) => t.mock.timers.enable({ apis: ['setTimeout'] })
+
+test('startCheck: reports gone on the first read that finds no key, and reads no more after', async (t) => {
+  mockTimers(t)
   let reads = 0
   const { h, calls } = hooks(() => 5)
   const stop = startCheck(async () => (++reads >= 3 ? undefined : kv(5)), '/k', 20, h)
-  await sleep(200)
+  await advance(t, 19)
+  assert.equal(reads, 0, 'the first read waits one period')
+  await advance(t, 1)
+  assert.equal(reads, 1)
+  await advance(t, 40)
+  assert.equal(reads, 3, 'one read per period')
+  assert.deepEqual(calls, ['gone'])
+  await advance(t, 200)
   stop()
   assert.deepEqual(calls, ['gone'])
-  assert.equal(reads, 3)
+  assert.equal(reads, 3, 'no read after gone')
 })
 
-test('startCheck: stalled after two reads of a key newer than the watch, then keeps checking', async () => {
+test('startCheck: stalled after two reads of a key newer than the watch, then keeps checking', async (t) => {
+  mockTimers(t)
   const { h, calls } = hooks(() => 5)
   let reads = 0
   const stop = startCheck(async () => (reads++, kv(9)), '/k', 20, h)
-  await sleep(150)
+  await advance(t, 20)
+  assert.equal(reads, 1)
+  assert.deepEqual(calls, [], 'suspect once: a put may be on its way')
+  await advance(t, 20)
+  assert.deepEqual(calls, ['stalled 9 5'], 'still undelivered at the next check: stalled')
+  await advance(t, 100)
   stop()
-  assert.ok(reads >= 4, `reads ${reads}`)
-  assert.equal(calls[0], 'stalled 9 5')
+  assert.equal(reads, 7)
   assert.ok(calls.every((c) => c === 'stalled 9 5'))
-  assert.ok(calls.length >= 1 && calls.length <= reads / 2, `${calls.length} verdicts for ${reads} reads: each needs two reads`)
+  assert.equal(calls.length, 3, `${calls.length} verdicts for ${reads} reads: each needs two reads`)
 })
 
-test('startCheck: failed reads do nothing (the watch reports outages) and it keeps trying', async () => {
+test('startCheck: failed reads do nothing (the watch reports outages) and it keeps trying', async (t) => {
+  mockTimers(t)
   const { h, calls } = hooks(() => 5)
   let reads = 0
   const stop = startCheck(async () => {
     reads++
     throw new Error('etcd unreachable')
   }, '/k', 20, h)
-  await sleep(150)
+  await advance(t, 60)
   stop()
   assert.deepEqual(calls, [])
-  assert.ok(reads >= 3, `reads ${reads}`)
+  assert.equal(reads, 3)
 })
 
-test('startCheck: stop() ends it at once, even with a read in flight (its answer is ignored)', async () => {
+test('startCheck: stop() ends it at once, even with a read in flight (its answer is ignored)', async (t) => {
+  mockTimers(t)
   const { h, calls } = hooks(() => 5)
   let reads = 0
   let answer: (v: KV | undefined) => void = () => {}
   const stop = startCheck(() => (reads++, new Promise<KV | undefined>((r) => (answer = r))), '/k', 10, h)
-  await sleep(40)
+  await advance(t, 40)
   assert.equal(reads, 1, 'one read at a time')
   stop()
   answer(undefined)
-  await sleep(60)
+  await advance(t, 60)
   assert.deepEqual(calls, [], 'a key gone after stop is not reported')
   assert.equal(reads, 1, 'no read after stop')
 })
 
-test('startCheck: a healthy watch gets no verdict over many reads', async () => {
+test('startCheck: a healthy watch gets no verdict over many reads', async (t) => {
+  mockTimers(t)
   let rev = 5
   const { h, calls } = hooks(() => rev)
   const stop = startCheck(async () => kv(rev++), '/k', 10, h) // each read sees what the watch already delivered
-  await sleep(150)
+  await advance(t, 150)
   stop()
+  assert.equal(rev, 20, 'fifteen reads')
   assert.deepEqual(calls, [])
+})
+
+test('startCheck: no timer survives stop()', async (t) => {
+  mockTimers(t)
+  const { h } = hooks(() => 5)
+  let reads = 0
+  const stop = startCheck(async () => (reads++, kv(5)), '/k', 10, h)
+  await advance(t, 30)
+  stop()
+  t.mock.timers.runAll()
+  await advance(t, 100)
+  assert.equal(reads, 3)
 })

@@ -2,10 +2,15 @@
 // restarted with backoff, and stop() must cancel that restart. Node reports such failures two
 // ways: E2BIG (an environment value over the kernel's 128 KiB limit for one string) throws from
 // spawn(); ENOENT (no such program) emits 'error' and never 'exit'. Both are tested.
-import { test } from 'node:test'
+// The backoff timer is the global setTimeout: node:test's mock.timers drives it, so "restarts after
+// 1 s, then after 2 s, never after stop()" is checked exactly, without waiting in real time.
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { Part } from '../../scripts/lib/daemon/supervise.ts'
+import { waitFor, within } from '../helpers/wait.ts'
 
+// Part logs through lib/core/log.ts, which writes to process.stderr and takes no sink: the lines are
+// caught by replacing process.stderr.write for the test's length (a seam log.ts does not offer yet).
 async function withLog<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
   const lines: string[] = []
   const write = process.stderr.write.bind(process.stderr)
@@ -16,38 +21,45 @@ async function withLog<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
     process.stderr.write = write
   }
 }
+const mockTimers = (t: TestContext) => t.mock.timers.enable({ apis: ['setTimeout'] })
 
-test('a part whose spawn fails (E2BIG) is restarted with backoff, and stop() cancels the next try', async () => {
+test('a part whose spawn fails (E2BIG) is restarted with backoff, and stop() cancels the next try', async (t) => {
+  mockTimers(t)
   await withLog(async (lines) => {
     const stops: string[] = []
     const p = new Part({ name: 'weft-nothing', args: [], env: { WEFT_TEST_HUGE: 'x'.repeat(200_000) } }, (why) => stops.push(why))
     p.start()
     const failures = () => lines.filter((l) => /weft-nothing could not start: .*E2BIG/.test(l))
-    for (let i = 0; i < 50 && failures().length < 1; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first failure', () => failures().length >= 1, 5000)
     assert.match(failures()[0] ?? '', /restarting in 1s/, lines.join(''))
-    await new Promise((r) => setTimeout(r, 1300))
-    assert.equal(failures().length, 2, lines.join(''))
+    t.mock.timers.tick(999)
+    assert.equal(failures().length, 1, 'no retry before 1 s')
+    t.mock.timers.tick(1)
+    await waitFor('the second failure', () => failures().length >= 2, 5000)
     assert.match(failures()[1], /restarting in 2s/)
+    t.mock.timers.tick(1999)
+    assert.equal(failures().length, 2, 'no retry before 2 s more')
     assert.equal(p.running, false)
     await p.stop()
-    await new Promise((r) => setTimeout(r, 2300))
+    t.mock.timers.tick(60_000)
+    t.mock.timers.runAll()
     assert.equal(failures().length, 2, 'no try after stop()')
     assert.deepEqual(stops, [])
     assert.ok(!lines.some((l) => /started weft-nothing/.test(l)), 'a spawn that failed is not said to have started')
   })
 })
 
-test("a part whose program is missing (ENOENT: 'error', never 'exit') is restarted with backoff; stop() returns at once", async () => {
+test("a part whose program is missing (ENOENT: 'error', never 'exit') is restarted with backoff; stop() returns at once", async (t) => {
+  mockTimers(t)
   await withLog(async (lines) => {
     const p = new Part({ name: 'weft-nothing', args: [], command: '/nonexistent/weft-node' }, () => {})
     p.start()
     const failures = () => lines.filter((l) => /weft-nothing could not start: .*ENOENT.*restarting in 1s/.test(l))
-    for (let i = 0; i < 50 && failures().length < 1; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the first failure', () => failures().length >= 1, 5000)
     assert.equal(failures().length, 1, lines.join(''))
-    const t0 = Date.now()
-    await p.stop()
-    assert.ok(Date.now() - t0 < 100, 'stop() does not wait for an exit that never comes')
-    await new Promise((r) => setTimeout(r, 1300))
+    assert.equal(await within(p.stop().then(() => 'stopped'), 100), 'stopped', 'stop() does not wait for an exit that never comes')
+    t.mock.timers.tick(60_000)
+    t.mock.timers.runAll()
     assert.equal(lines.filter((l) => /could not start/.test(l)).length, 1, 'no try after stop()')
   })
 })
@@ -58,13 +70,13 @@ test('a part that exits is restarted, one that exits 0 with stop-all ends the da
     // bundlePath() is beside process.argv[1]: no such bundle, so node itself exits 1.
     const p = new Part({ name: 'weft-no-such-bundle', args: [] }, (why) => stops.push(why))
     p.start()
-    for (let i = 0; i < 100 && !lines.some((l) => /died \(exit 1\); restarting in 1s/.test(l)); i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('the restart line', () => lines.some((l) => /died \(exit 1\); restarting in 1s/.test(l)), 5000).catch((e) => assert.fail(`${e.message}\n${lines.join('')}`))
     assert.ok(lines.some((l) => /started weft-no-such-bundle \(pid \d+\)/.test(l)), lines.join(''))
     assert.ok(lines.some((l) => /weft-no-such-bundle died \(exit 1\); restarting in 1s/.test(l)), lines.join(''))
     await p.stop()
     const q = new Part({ name: 'weft-no-such-bundle', args: [], onExit: () => 'stop-all' }, (why) => stops.push(why))
     q.start()
-    for (let i = 0; i < 100 && !stops.length; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('stop-all', () => stops.length > 0, 5000)
     assert.deepEqual(stops, ['weft-no-such-bundle exited (code 1)'])
   })
 })
