@@ -6,6 +6,7 @@
 import { build } from 'esbuild'
 import { readdirSync, chmodSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs'
 import { join, basename } from 'node:path'
+import { noticesText, NOTICES_FILE } from './tools/notices.mjs'
 
 const check = process.argv.includes('--check')
 const stale = []
@@ -13,6 +14,8 @@ const entries = readdirSync('scripts').filter((f) => f.endsWith('.ts')).sort()
 const wanted = new Set(entries.map((f) => basename(f, '.ts')))
 // The bundles are CommonJS; the repository's own package.json says "module" for the TS sources.
 wanted.add('package.json')
+wanted.add(NOTICES_FILE)
+const metafiles = []
 const distPkg = '{ "type": "commonjs" }\n'
 if (!check) writeFileSync(join('dist', 'package.json'), distPkg)
 else if (!existsSync('dist/package.json') || readFileSync('dist/package.json', 'utf8') !== distPkg) stale.push('dist/package.json')
@@ -27,6 +30,7 @@ for (const f of entries) {
     target: 'node20',
     format: 'cjs',
     write: false,
+    metafile: true,
     minify: true,
     legalComments: 'none',
     charset: 'utf8',
@@ -35,6 +39,7 @@ for (const f of entries) {
     // A bundle has a real `require`; import.meta only appears on the ESM sources' path (cidr.ts).
     define: { 'import.meta.url': 'undefined' },
   })
+  metafiles.push({ bundle: name, metafile: res.metafile })
   let code = res.outputFiles[0].text
   if (!code.startsWith('#!')) code = '#!/usr/bin/env node\n' + code
   const old = existsSync(out) ? readFileSync(out, 'utf8') : null
@@ -43,6 +48,13 @@ for (const f of entries) {
     else writeFileSync(out, code)
   }
   if (!check) chmodSync(out, 0o755)
+}
+// The licences of the code the bundles contain ship beside them (tools/notices.mjs).
+const notices = noticesText(metafiles)
+const noticesPath = join('dist', NOTICES_FILE)
+if ((existsSync(noticesPath) ? readFileSync(noticesPath, 'utf8') : null) !== notices) {
+  if (check) stale.push(noticesPath)
+  else writeFileSync(noticesPath, notices)
 }
 for (const f of existsSync('dist') ? readdirSync('dist') : []) {
   if (!wanted.has(f)) {
