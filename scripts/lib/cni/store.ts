@@ -1,9 +1,10 @@
 // Scratch files: dataDir/<containerID> holds the exact delegate config sent at ADD, so DEL (and
 // our CHECK and GC) can replay it after subnet.env or the conflist changed. The container ID has
 // passed ID_RE (no '/', cannot be '.' or '..') before any path is built; the path is checked to
-// sit directly in dataDir anyway. The file is fsynced before the delegate runs: an empty file
-// after a crash used to leave pods stuck Terminating (flannel#1662).
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync, constants } from 'node:fs'
+// sit directly in dataDir anyway. The file is written whole or not at all (a temp file beside it,
+// fsync, rename, fsync of the directory) before the delegate runs: a kill -9 mid-write used to
+// leave an empty file (flannel#1662; 1 in 24 kills in issue 13) that no DEL or GC removed.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { CniError, ERR, goFsError } from './error.ts'
 import { ID_RE } from './env.ts'
@@ -34,20 +35,48 @@ export function saveScratch(dataDir: string, containerId: string, bytes: string)
   } catch (e) {
     throw new Error(goFsError('mkdir', dataDir, e))
   }
+  const tmp = tempPath(dataDir, containerId)
   let fd: number
   try {
-    fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600)
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600)
   } catch (e) {
-    throw new Error(goFsError('open', p, e))
+    throw new Error(goFsError('open', tmp, e))
   }
   try {
     writeSync(fd, bytes)
     fsyncSync(fd)
   } catch (e) {
-    throw new Error(goFsError('write', p, e))
-  } finally {
     closeSync(fd)
+    removeTemp(dataDir, containerId)
+    throw new Error(goFsError('write', tmp, e))
   }
+  closeSync(fd)
+  try {
+    renameSync(tmp, p)
+  } catch (e) {
+    removeTemp(dataDir, containerId)
+    throw new Error(goFsError('rename', p, e))
+  }
+  try {
+    const dfd = openSync(dataDir, constants.O_RDONLY)
+    fsyncSync(dfd)
+    closeSync(dfd)
+  } catch {}
+}
+
+// One fixed temp name per container (the runtime never runs two ADDs for one container at once),
+// so the DEL for that container can remove what a killed ADD left. The leading dot keeps it out
+// of listScratch (ID_RE needs an alphanumeric first character).
+function tempPath(dataDir: string, containerId: string): string {
+  scratchPath(dataDir, containerId) // validates the ID
+  return join(dataDir, `.${containerId}.tmp`)
+}
+
+/** Remove the temp file a killed ADD may have left for this container. */
+export function removeTemp(dataDir: string, containerId: string): void {
+  try {
+    unlinkSync(tempPath(dataDir, containerId))
+  } catch {}
 }
 
 /** The saved bytes, or null when there is no file (DEL is then a no-op). */
@@ -83,4 +112,15 @@ export function listScratch(dataDir: string): string[] {
     throw new Error(goFsError('open', dataDir, e))
   }
   return names.filter((n) => ID_RE.test(n)).sort()
+}
+
+/** Container IDs with a temp file left by a killed ADD. */
+export function listTemps(dataDir: string): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(dataDir)
+  } catch {
+    return []
+  }
+  return names.map((n) => /^\.(.+)\.tmp$/.exec(n)?.[1] ?? '').filter((id) => ID_RE.test(id))
 }
