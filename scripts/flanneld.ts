@@ -12,8 +12,10 @@ import { selectIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { runJson } from './lib/core/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
-import { Part, bundlePath } from './lib/daemon/supervise.ts'
+import { Part, bundlePath, type PartSpec } from './lib/daemon/supervise.ts'
 import { serveHealth } from './lib/daemon/healthz.ts'
+import { NodeHealth } from './lib/daemon/node-health.ts'
+import { parseEvent, type PartEvent } from './lib/daemon/events.ts'
 import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
@@ -34,7 +36,8 @@ const SPEC = {
   'iptables-resync': { type: 'int', default: 5, help: 'resync period for iptables rules, in seconds' },
   'iptables-forward-rules': { type: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
-  'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
+  'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable); serves /healthz, /readyz and /metrics' },
+  'part-liveness-timeout': { type: 'int', default: 5, help: "weft's own: kill and restart a part that sent no heartbeat for this many seconds (0: never)", arg: 'seconds' },
   'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
   'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
@@ -61,6 +64,8 @@ async function main(): Promise<void> {
   if (f['public-ip']) parseIp(f['public-ip'], 4)
   if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
+  const liveness = f['part-liveness-timeout']
+  if (liveness < 0 || liveness > 3600 || (liveness > 0 && liveness < 2)) throw new UsageError(`--part-liveness-timeout=${liveness}: must be 0 (off) or from 2 to 3600 seconds`)
 
   // 1. The external interface and the address other nodes reach us on.
   const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], canReach: f['iface-can-reach'] || undefined, publicIp: f['public-ip'] || undefined })
@@ -104,8 +109,33 @@ async function main(): Promise<void> {
 
   if (f['dry-run']) return dryRun({ writerArgs, masqArgs, routesArgs, loadConfig, masq: f['ip-masq'] || f['iptables-forward-rules'] })
 
-  let ready = false
+  const health = new NodeHealth(f['subnet-file'], VERSION)
+  health.expect('weft-subnet')
+  const withMasq = f['ip-masq'] || f['iptables-forward-rules']
+  if (withMasq) health.expect('weft-masq')
+  health.expect('weft-routes')
+  // One log line when the node turns ready or stops being ready, with the reason.
+  let wasReady = false
+  const readiness = () => {
+    const r = health.readiness()
+    if (r.ready !== wasReady) log(r.ready ? 'flannel is ready' : `flannel is not ready: ${r.reason}`)
+    wasReady = r.ready
+  }
   const parts: Part[] = []
+  // Every part reports to the node's health; each is killed and restarted when its heartbeats stop.
+  const watched = (spec: PartSpec): PartSpec => ({
+    ...spec,
+    livenessMs: liveness * 1000,
+    onEvent: (ev) => {
+      health.event(spec.name, ev)
+      spec.onEvent?.(ev)
+      if (ev.event !== 'heartbeat') readiness()
+    },
+    onLifecycle: (what, detail) => {
+      health.lifecycle(spec.name, what, detail, parts.find((p) => p.spec.name === spec.name)?.pid)
+      readiness()
+    },
+  })
   let stopping = false
   const stopped = new AbortController()
   const stopAll = async (why: string, code = 0) => {
@@ -114,35 +144,29 @@ async function main(): Promise<void> {
     stopped.abort()
     log(`${why}: stopping`)
     await Promise.all(parts.map((p) => p.stop()))
-    health?.close()
+    server?.close()
     log('Exiting cleanly...')
     process.exit(code)
   }
   process.on('SIGTERM', () => void stopAll('received SIGTERM'))
   process.on('SIGINT', () => void stopAll('received SIGINT'))
 
-  const health =
+  const server =
     f['healthz-port'] > 0
-      ? serveHealth(f['healthz-ip'], f['healthz-port'], () => ready, (e) => void stopAll(`healthz server: ${e.message}`, 1))
+      ? serveHealth(f['healthz-ip'], f['healthz-port'], health, (e) => void stopAll(`healthz server: ${e.message}`, 1))
       : undefined
+  // A subnet.env deleted under us turns the node not ready (and says so) without any event.
+  setInterval(readiness, 1000).unref()
 
   // 3. The subnet writer; masquerade and routes start once subnet.env is written.
   let started = false
   const writer = new Part(
-    {
+    watched({
       name: 'weft-subnet',
       args: writerArgs,
-      onLine: (line) => {
-        let ev: { event?: string; subnet?: string }
-        try {
-          ev = JSON.parse(line)
-        } catch {
-          return
-        }
-        if (ev.event !== 'subnet-written') return
-        log(`Wrote subnet file to ${f['subnet-file']} (subnet ${ev.subnet})`)
-        if (!ready) log('flannel is ready')
-        ready = true
+      onEvent: (ev) => {
+        if (ev.event !== 'subnet' || ev.planned) return
+        log(`Wrote subnet file to ${f['subnet-file']} (subnet ${[ev.subnet, ev.ipv6Subnet].filter(Boolean).join(', ')})`)
         if (!started) {
           started = true
           startOthers().catch((e) => void stopAll(errText(e), 1))
@@ -150,7 +174,7 @@ async function main(): Promise<void> {
       },
       // flanneld exits 0 when its lease is revoked; the writer does the same, and so do we.
       onExit: (code) => (code === 0 ? 'stop-all' : 'restart'),
-    },
+    }),
     (why) => void stopAll(why),
   )
   parts.push(writer)
@@ -161,12 +185,12 @@ async function main(): Promise<void> {
     // A SIGTERM that came while the config was read: stopAll has already taken the list of parts
     // to stop, so a part started now would outlive us.
     if (stopping || !cfg) return
-    if (f['ip-masq'] || f['iptables-forward-rules']) {
-      const masq = new Part({ name: 'weft-masq', args: masqArgs(cfg) }, (why) => void stopAll(why))
+    if (withMasq) {
+      const masq = new Part(watched({ name: 'weft-masq', args: masqArgs(cfg) }), (why) => void stopAll(why))
       parts.push(masq)
       masq.start()
     }
-    const routes = new Part({ name: 'weft-routes', args: routesArgs }, (why) => void stopAll(why))
+    const routes = new Part(watched({ name: 'weft-routes', args: routesArgs }), (why) => void stopAll(why))
     parts.push(routes)
     routes.start()
   }
@@ -181,7 +205,8 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
     process.stdout.write(`# ${name} --dry-run\n`)
     // The part's stderr goes straight through: while it waits (etcd away, no config yet) its
     // "waiting" lines are what the operator sees.
-    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
+    // fd 3: the part's typed events (the writer's planned subnet.env), as when supervised.
+    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'], encoding: 'utf8', env: { ...process.env, WEFT_EVENTS_FD: '3' } })
     process.stdout.write(r.stdout ?? '')
     if (r.status !== 0) {
       // e.g. the route syncer cannot plan vxlan peers before the writer has made flannel.<VNI>
@@ -191,12 +216,10 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   }
   const w = show('weft-subnet', o.writerArgs)
   if (w.status !== 0) fail(`weft-subnet --dry-run failed (exit ${w.status}; its message is above)`)
-  const plan = w.stdout ?? ''
-  const network = /^FLANNEL_NETWORK=(\S+)$/m.exec(plan)?.[1]
-  const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(plan)?.[1]
+  const events = String(w.output[3] ?? '').split('\n').filter(Boolean).map(parseEvent)
+  const planned = events.find((e): e is Extract<PartEvent, { event: 'subnet' }> => 'event' in e && e.event === 'subnet' && e.planned)
+  const { network, subnet, ipv6Network: network6, ipv6Subnet: subnet6 } = planned ?? {}
   if (!network || !subnet) fail('weft-subnet --dry-run planned no subnet.env')
-  const network6 = /^FLANNEL_IPV6_NETWORK=(\S+)$/m.exec(plan)?.[1]
-  const subnet6 = /^FLANNEL_IPV6_SUBNET=(\S+)$/m.exec(plan)?.[1]
   const given = [`--network=${network}`, `--subnet=${subnet}`, ...(network6 && subnet6 ? [`--ipv6-network=${network6}`, `--ipv6-subnet=${subnet6}`] : [])]
   const cfg = (await o.loadConfig())!
   if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
@@ -224,6 +247,8 @@ Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease
 subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, with --ip-masq /
 --iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes: host-gw
 routes, or vxlan neighbour/fdb/route entries on flannel.<VNI>, which weft-subnet creates).
-Health: GET /healthz (200) and /readyz (503 until subnet.env is written) on --healthz-port.`
+Health on --healthz-port: GET /healthz (200 while flanneld runs); /readyz (200 only while
+subnet.env is on disk and every part reports ready; ?verbose gives each part's state as JSON);
+/metrics (Prometheus). A part whose heartbeats stop for --part-liveness-timeout is restarted.`
 
 runMain('flanneld', main)

@@ -12,6 +12,7 @@ import { applyStep, differences, readState, removeStep } from './lib/masq/ipt.ts
 import { deleteScript, replaceScript } from './lib/masq/nft.ts'
 import { existingTables, fullyRandomWorks, listTable, listingDiff } from './lib/masq/nftctl.ts'
 import { ruleSets } from './lib/masq/rules.ts'
+import { emit, startHeartbeat } from './lib/daemon/events.ts'
 
 const SUMMARY = `Installs flannel's masquerade (FLANNEL-POSTRTG) and forward (FLANNEL-FWD) rules for this
 node's pod subnet, with iptables (nf_tables or legacy flavour) or nftables, and re-applies them
@@ -28,6 +29,7 @@ interface Engine {
 async function main(): Promise<void> {
   const cfg = loadConfig(process.argv.slice(2))
   if (cfg.help) return void process.stdout.write(helpText('weft-masq [flags]', SUMMARY, spec, 'FLANNELD_'))
+  startHeartbeat()
 
   if (cfg.cleanup) {
     const plan = await cleanupPlan(cfg)
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
   if (cfg.dryRun) return
   await engine.applied()
   log('rules in place')
+  emit({ event: 'ready', detail: `rules in place (${cfg.nftables ? 'nftables' : 'iptables'}; ${familiesText(cfg)})` })
   if (cfg.once) return
 
   const stop = () => {
@@ -65,8 +68,12 @@ async function main(): Promise<void> {
       log(`some rules are missing or changed; re-applying the whole set: ${diffs.join('; ')}`)
       await applyPlan(await engine.plan())
       await engine.applied()
+      emit({ event: 'repaired', kind: 'rule', what: `${cfg.nftables ? 'nftables tables' : 'FLANNEL-POSTRTG/FLANNEL-FWD rules'} (${familiesText(cfg)})`, why: diffs.join('; ') })
+      emit({ event: 'ready', detail: `rules in place again (${diffs.length} difference(s) repaired)` })
     } catch (e) {
       warn(`resync failed: ${errText(e)}`)
+      emit({ event: 'error', kind: 'apply', message: `resync failed: ${errText(e)}` })
+      emit({ event: 'not-ready', reason: `rules could not be re-applied: ${errText(e)}` })
     }
   }
 }

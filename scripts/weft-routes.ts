@@ -22,6 +22,8 @@ import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './
 import { splitDirect } from './lib/routes/vxlan/direct.ts'
 import type { VxlanBackend } from './lib/formats/backend.ts'
 import { planSummary } from './lib/routes/hostgw/plan.ts'
+import { startHeartbeat } from './lib/daemon/events.ts'
+import { reportSync, type SyncOutcome } from './lib/routes/sync-report.ts'
 
 const spec = {
   ...ETCD_FLAGS,
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_' })
   if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
+  startHeartbeat()
   const iface = checkIfaceName(f.iface)
   const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
   const client = etcdFromFlags(f)
@@ -100,8 +103,11 @@ async function main(): Promise<void> {
   const sync = new Coalescer(async (full) => {
     // When etcd is down, the registry says so once; the kernel is still repaired below.
     if (full && !listed) await registry.relist().catch(() => {})
+    const t0 = performance.now()
     const { routes: want, touched } = desired.compute(registry.leases)
     await routes.sync(want, full, touched, listed ? kernel : undefined)
+    const l = routes.last
+    if (l) reportSync({ full, repair: full && !listed, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: want.length, outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }] })
     listed = false
   })
   sync.request(true)
@@ -163,8 +169,13 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   let listed = true
   const sync = new Coalescer(async (full) => {
     if (full && !listed) await registry.relist().catch(() => {})
+    const repair = full && !listed
     listed = false
+    const t0 = performance.now()
     await syncAll()
+    const outcomes: SyncOutcome[] = syncers.flatMap((s) => (s.last ? [{ batch: s.last.plan.bridgeBatch + s.last.plan.ipBatch, err: s.last.err, added: s.last.plan.added, replaced: s.last.plan.changed, removed: s.last.plan.removed, planned: s.last.planned }] : []))
+    if (routes?.last) outcomes.push({ ...routes.last.plan, err: routes.last.err, planned: routes.last.planned })
+    reportSync({ full: true, repair, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: outcomes.reduce((n, o) => n + o.planned, 0), outcomes })
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
@@ -222,6 +233,11 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
     fail(errText(e))
   }
   return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: out.ipv6Network ?? env.ipv6Networks[0], ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet }
+}
+
+/** Peer leases known to the registry (every lease but our own). */
+function peerCount(registry: PeerRegistry): number {
+  return Math.max(0, registry.leases.size - 1)
 }
 
 /** Retry fn every second while etcd cannot be reached (flannel waits the same way at start). */

@@ -18,6 +18,7 @@ import { backendMtu, externalInterface } from './lib/subnet/mtu.ts'
 import { formatSubnetEnv } from './lib/formats/subnet-env.ts'
 import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/subnet/vxlan-device.ts'
 import { keepDevices } from './lib/subnet/vxlan-keep.ts'
+import { emit, startHeartbeat } from './lib/daemon/events.ts'
 
 const SPEC = {
   ...ETCD_FLAGS,
@@ -42,6 +43,7 @@ const SPEC = {
 
 async function main(): Promise<void> {
   const f = parseArgs()
+  startHeartbeat()
   const stop = new AbortController()
   // flannel leaves the lease and subnet.env in place on SIGTERM, so a restart gets the same subnet.
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => (stop.abort(), log(`${s}: exiting, leaving the lease and ${f['subnet-file']} in place`), process.exit(0)))
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
   const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, ...v6, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
+    emit({ event: 'subnet', planned: true, file: f['subnet-file'], network: cfg.network?.text, subnet: lease.subnet.text, ipv6Network: lease.ipv6Subnet ? cfg.ipv6Network?.text : undefined, ipv6Subnet: lease.ipv6Subnet?.text, mtu })
     return process.exit(0)
   }
   writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
@@ -94,7 +97,8 @@ async function main(): Promise<void> {
     keepDevices(kept, { intervalMs: f['device-check-interval'] * 1000, signal: stop.signal, log })
   }
 
-  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000 })
+  const onExpiry = (t: number) => emit({ event: 'lease', expiry: Math.round(t / 1000) })
+  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000, onExpiry })
   if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
   process.exit(0)
 }
@@ -134,6 +138,7 @@ async function staticMode(f: F): Promise<void> {
   const env = formatSubnetEnv(network.family === 4 ? { network, subnet, mtu, ipmasq: f['ip-masq'] } : { ipv6Network: network, ipv6Subnet: subnet, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
+    emit(network.family === 4 ? { event: 'subnet', planned: true, file: f['subnet-file'], network: network.text, subnet: subnet.text, mtu } : { event: 'subnet', planned: true, file: f['subnet-file'], ipv6Network: network.text, ipv6Subnet: subnet.text, mtu })
     return process.exit(0)
   }
   writeSubnetEnv(f['subnet-file'], env, { network, subnet, backend: 'static', mtu, publicIp })
@@ -181,6 +186,7 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
   const line: Record<string, unknown> = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
   if (o.ipv6Subnet) Object.assign(line, { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text, publicIpv6: o.publicIpv6?.text })
   process.stdout.write(JSON.stringify(line) + '\n')
+  emit({ event: 'subnet', planned: false, file: path, ...(o.network.family === 4 ? { network: o.network.text, subnet: o.subnet.text } : { ipv6Network: o.network.text, ipv6Subnet: o.subnet.text }), ...(o.ipv6Subnet ? { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text } : {}), mtu: o.mtu })
 }
 
 /**

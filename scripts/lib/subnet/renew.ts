@@ -16,6 +16,8 @@ export interface KeepOpts {
   retryMs?: number
   /** how often to read our key to catch a dead watch (default 30 s; 0: never) */
   checkMs?: number
+  /** told the lease's expiry (ms since epoch) whenever it moves: flanneld's lease metric */
+  onExpiry?: (expiresAt: number) => void
 }
 
 export const CHECK_MS = 30_000
@@ -63,12 +65,14 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
       expiresAt = Date.now() + o.ttl * 1000
       if (old !== '0' && old !== id) await etcd.revoke(old).catch(() => {})
       o.log(`Renewed lease ${lease.subnet.text} (etcd lease ${id}, expires ${new Date(expiresAt).toISOString()})`)
+      o.onExpiry?.(expiresAt)
       schedule(renewDelay(expiresAt, o.marginMs))
     } catch (e) {
       o.log(`Error renewing lease (trying again in ${Math.round(retryMs / 1000)} s): ${(e as Error).message}`)
       schedule(retryMs)
     }
   }
+  o.onExpiry?.(expiresAt)
   schedule(renewDelay(expiresAt, o.marginMs))
 
   try {
@@ -79,6 +83,7 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
       const left = await etcd.timeToLive(etcdLease).catch(() => -1)
       if (left > 0) {
         expiresAt = Date.now() + left * 1000
+        o.onExpiry?.(expiresAt)
         schedule(renewDelay(expiresAt, o.marginMs))
       }
     })

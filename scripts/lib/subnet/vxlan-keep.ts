@@ -6,6 +6,7 @@
 import type { Cidr } from '../net/cidr.ts'
 import { configureDevice, ensureDevice, readLink, type VxlanSpec } from './vxlan-device.ts'
 import { errText } from '../core/log.ts'
+import { emit } from '../daemon/events.ts'
 
 export interface KeptDevice {
   spec: VxlanSpec
@@ -26,6 +27,7 @@ export function keepDevices(devs: readonly KeptDevice[], o: { intervalMs: number
       for (const d of devs) {
         if (await readLink(d.spec.name)) continue
         o.log(`${d.spec.name} has been deleted: creating it again (MAC ${d.mac}, as in our lease)`)
+        emit({ event: 'repaired', kind: 'device', what: d.spec.name, why: 'the vxlan device was deleted' })
         await ensureDevice(d.spec, false, o.log, d.mac)
         await configureDevice(d.spec.name, d.lease, d.network, false)
       }

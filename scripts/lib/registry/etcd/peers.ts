@@ -4,6 +4,7 @@
 // a compaction it lists again. Any change calls onChange(); the caller coalesces (route-sync.ts).
 import { CompactedError, type EtcdClient, type KV, type WatchEvent } from './client.ts'
 import { log, warn, errText } from '../../core/log.ts'
+import { emit } from '../../daemon/events.ts'
 
 export class PeerRegistry {
   /** key -> latest KV under <prefix>/subnets/ */
@@ -71,6 +72,7 @@ export class PeerRegistry {
         }, signal)
       } catch (e) {
         if (signal.aborted) break
+        emit({ event: 'watch-restart', reason: errText(e) })
         if (Date.now() - started > 10_000) backoff = 100
         if (e instanceof CompactedError) {
           log(`etcd watch: revision ${this.revision + 1} compacted (now ${e.compactRevision}); listing the leases again`)
@@ -91,6 +93,7 @@ export class PeerRegistry {
   private wake?: () => void
 
   private failed(what: string, e: unknown): void {
+    emit({ event: 'error', kind: 'registry', message: `${what}: ${errText(e)}` })
     const now = Date.now()
     if (!this.down) {
       this.down = { since: now, said: now }

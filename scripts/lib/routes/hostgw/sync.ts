@@ -140,6 +140,8 @@ export class RouteSyncer {
   /** managed kernel routes by destination, as the last batch left them; undefined = read the kernel */
   private model?: Map<string, KernelRoute[]>
   private lastError = ''
+  /** the last sync's plan and outcome (for flanneld's events: sync-report.ts) */
+  last?: { plan: RoutePlan; err: string; planned: number }
   /** @param prepared an `ip -batch` already started for the first sync (prepareBatch) */
   constructor(
     private readonly node: NodeView,
@@ -151,6 +153,7 @@ export class RouteSyncer {
    * Not full: only the touched destinations are planned, against the model (O(changes)).
    */
   async sync(desired: DesiredRoute[], full: boolean, touched?: Set<string>, kernel?: KernelRoute[]): Promise<boolean> {
+    this.last = undefined
     const partial = !full && this.model !== undefined && touched !== undefined
     if (partial && touched.size === 0) return true
     const want = partial ? desired.filter((d) => touched.has(d.dst.text)) : desired
@@ -161,6 +164,7 @@ export class RouteSyncer {
     } else ({ managed, plan } = await planFull(this.node, want, kernel))
     const prepared = this.prepared
     this.prepared = undefined
+    this.last = { plan, err: '', planned: want.length }
     if (plan.batch === '') {
       if (prepared) await applyBatch('', prepared)
       if (!partial) this.model = byDst(managed)
@@ -170,6 +174,7 @@ export class RouteSyncer {
     const model = this.model
     this.model = undefined
     const err = await applyBatch(plan.batch, prepared)
+    this.last.err = err ?? ''
     log(`routes: ${planSummary(plan)} (${desired.length} peer routes)${err ? ', with errors' : ''}`)
     // The same failure every resync (a peer whose gateway is not on-link) is said once.
     if (err && err !== this.lastError) warn(err)

@@ -95,6 +95,8 @@ export function vxlanSteps(p: VxlanPlan): Step[] {
 
 export class VxlanSyncer {
   private lastError = ''
+  /** the last sync's plan and outcome (for flanneld's events: sync-report.ts) */
+  last?: { plan: VxlanPlan; err: string; planned: number }
   constructor(
     private readonly node: NodeView,
     private readonly dev: string,
@@ -110,6 +112,7 @@ export class VxlanSyncer {
       if (res.code !== 0) errs.push(`${cmdline(s.argv)}: ${res.stderr.trim().split('\n').slice(0, 6).join('; ') || `exit status ${res.code}`}`)
     }
     const err = errs.join(' | ')
+    this.last = { plan, err, planned: peers.filter((p) => p.subnet.family === this.fam).length }
     const bh = plan.blackholes ? `, ${plan.blackholes} blackhole route added` : ''
     const n = peers.filter((p) => p.subnet.family === this.fam).length
     if (plan.ipBatch || plan.bridgeBatch) log(`vxlan${this.fam === 6 ? ' IPv6' : ''}: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${n} peers)${err ? ', with errors' : ''}`)
