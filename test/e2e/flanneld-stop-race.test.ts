@@ -29,7 +29,9 @@ test('SIGTERM while flanneld reads the config after subnet.env: no part started 
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   const writerPid = Number(await waitFor('the writer to start', () => /started weft-subnet \(pid (\d+)\)/.exec(log)?.[1], 10_000))
-  await waitFor('flannel is ready', () => /flannel is ready/.test(log), 20_000)
+  // subnet.env is written: flanneld now reads the config (5 s on the dead endpoint) before it starts
+  // weft-masq and weft-routes (its 'flannel is ready' comes only once they are ready too).
+  await waitFor('flanneld to see subnet.env written', () => /flanneld Wrote subnet file/.test(log), 20_000)
   // A failing test must not leave a stopped writer behind (flanneld would SIGKILL it, scope stops flanneld sooner).
   scope.onClose(() => {
     try {
