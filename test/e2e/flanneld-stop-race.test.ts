@@ -8,6 +8,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { Scope, inNs, must, sh, dist, waitFor } from '../helpers/scope.ts'
+import { holdsFor } from '../helpers/wait.ts'
 import { startEtcd, etcdctl } from '../helpers/etcd.ts'
 
 const scope = new Scope()
@@ -39,14 +40,26 @@ test('SIGTERM while flanneld reads the config after subnet.env: no part started 
     } catch {}
   })
   process.kill(writerPid, 'SIGSTOP') // flanneld's shutdown now waits 5 s for it, then SIGKILLs it
-  await new Promise((r) => setTimeout(r, 1000))
+  // The SIGTERM must come while flanneld reads the config: the writer stopped, and flanneld's
+  // connection to the dead endpoint still trying (SYN-SENT, its 5 s connect timeout running).
+  await waitFor('the writer stopped', () => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${writerPid}/stat`, 'utf8')), 5000)
+  await waitFor('flanneld connecting to the dead endpoint', () => inNs(ns, ['ss', '-tnpH', 'state', 'syn-sent', 'dst', '10.99.0.1:2379']).stdout.includes(`pid=${p.pid},`), 5000)
   const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)))
   p.kill('SIGTERM')
   assert.equal(await exited, 0, log)
-  await new Promise((r) => setTimeout(r, 1500))
-  const left = sh(['pgrep', '-f', `--subnet-file=${tmp}/subnet.env`]).stdout.trim()
-  if (left) sh(['kill', '-9', ...left.split('\n')])
-  assert.equal(left, '', `parts left running after flanneld exited:\n${log}`)
+  // A part started late would show up now or in the moments after; none may, over a while.
+  // `--` before the pattern: pgrep takes "--subnet-file=..." for an option of its own otherwise
+  // (exit 2, nothing on stdout), which read as "none left" whatever was running.
+  const left = () => {
+    const r = sh(['pgrep', '-f', '--', `--subnet-file=${tmp}/subnet.env`])
+    assert.ok(r.code === 0 || r.code === 1, `pgrep: ${r.stderr}`)
+    return r.stdout.trim()
+  }
+  await holdsFor('no part running after flanneld exited', () => left() === '', 1500).catch((e) => {
+    const pids = left()
+    if (pids) sh(['kill', '-9', ...pids.split('\n')])
+    assert.fail(`${e.message}: ${pids}\n${log}`)
+  })
   assert.doesNotMatch(log, /started weft-(masq|routes)/)
   assert.equal(inNs(ns, ['true']).code, 0)
 })

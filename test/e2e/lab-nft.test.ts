@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { Lab, OUTSIDE_IP } from '../../scripts/lib/lab/lab.ts'
 import { run } from '../../scripts/lib/core/sh.ts'
 import { root } from '../helpers/scope.ts'
+import { untilPrinted } from '../helpers/wait.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), nftables: true })
 before(async () => {
@@ -47,7 +48,7 @@ test('EnableNFTables: a pod reaches the outside host from its node address, anot
   const [a, b] = lab.pods
   const out = lab.startWhoAmI(lab.out, OUTSIDE_IP)
   const srv = lab.startWhoAmI(b.ns, b.ip)
-  await new Promise((r) => setTimeout(r, 300))
+  await Promise.all([untilPrinted(out, 'up'), untilPrinted(srv, 'up')])
   assert.equal(await lab.sourceSeen(a.ns, OUTSIDE_IP), a.node.ip)
   assert.equal(await lab.sourceSeen(a.ns, b.ip), a.ip)
   out.kill()

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab/lab.ts'
 import { run, runJson } from '../../scripts/lib/core/sh.ts'
 import { root } from '../helpers/scope.ts'
+import { untilPrinted } from '../helpers/wait.ts'
 
 const lab = new Lab({ dist: join(root, 'dist'), backend: 'vxlan' })
 const P = '/coreos.com/network/subnets'
@@ -85,8 +86,8 @@ test('vxlan: a pod reaches a pod on another node with its own address, the outsi
   assert.notEqual(a.node, b.node)
   const srv = lab.startWhoAmI(b.ns, b.ip)
   const out = lab.startWhoAmI(lab.out, OUTSIDE_IP)
-  await new Promise((r) => setTimeout(r, 300))
   try {
+    await Promise.all([untilPrinted(srv, 'up'), untilPrinted(out, 'up')])
     assert.equal(await lab.sourceSeen(a.ns, b.ip), a.ip)
     assert.equal(await lab.sourceSeen(a.ns, OUTSIDE_IP), a.node.ip)
   } finally {

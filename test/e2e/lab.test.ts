@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Lab, OUTSIDE_IP, type LabNode } from '../../scripts/lib/lab/lab.ts'
 import { root } from '../helpers/scope.ts'
+import { holdsFor, untilPrinted } from '../helpers/wait.ts'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { run } from '../../scripts/lib/core/sh.ts'
@@ -56,7 +57,7 @@ test('cross-node pod-to-pod both ways keeps the pod source address', async () =>
   const [a, b] = [lab.pods[0], lab.pods[1]]
   for (const [from, to] of [[a, b], [b, a]]) {
     const srv = lab.startWhoAmI(to.ns, to.ip)
-    await lab.until('whoami server', async () => (await lab.sourceSeen(from.ns, to.ip)) !== '' , 5000).catch(() => {})
+    await untilPrinted(srv, 'up')
     assert.equal(await lab.sourceSeen(from.ns, to.ip), from.ip)
     srv.kill()
   }
@@ -65,7 +66,7 @@ test('cross-node pod-to-pod both ways keeps the pod source address', async () =>
 test('a pod reaches the outside host through masquerade (source = its node address)', async () => {
   const p = lab.pods[0]
   const srv = lab.startWhoAmI(lab.out, OUTSIDE_IP)
-  await new Promise((r) => setTimeout(r, 300))
+  await untilPrinted(srv, 'up')
   assert.equal(await lab.sourceSeen(p.ns, OUTSIDE_IP), p.node.ip)
   srv.kill()
 })
@@ -97,8 +98,7 @@ test('flanneld restarted keeps its subnet', async () => {
 test('etcd stopped for 10 s: routes stay, the daemons recover and resume watching', async () => {
   const before = await peerRoutes(lab.nodes[0])
   await lab.stopEtcd()
-  await new Promise((r) => setTimeout(r, 10000))
-  assert.deepEqual(await peerRoutes(lab.nodes[0]), before, 'routes stay while etcd is down')
+  await holdsFor('routes stay while etcd is down', async () => (assert.deepEqual(await peerRoutes(lab.nodes[0]), before), true), 10000, 250)
   await lab.startEtcd()
   // a new peer lease put after the outage must reach every node through the resumed watch
   const lease = JSON.stringify({ PublicIP: '192.168.77.99', PublicIPv6: null, BackendType: 'host-gw', BackendData: null })

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { Scope, must, inNs, waitFor, dist } from '../helpers/scope.ts'
+import { holdsFor } from '../helpers/wait.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
 
 const P = '/coreos.com/network'
@@ -166,8 +167,7 @@ for (const [name, key, value] of bad) {
     await waitFor('the warning', () => daemon!.log().includes(`ignoring lease ${P}/subnets/${key}: `), 5000, 20)
     const line = daemon!.log().split('\n').find((l) => l.includes(`ignoring lease ${P}/subnets/${key}: `))!
     assert.match(line, /warning: /)
-    await new Promise((r) => setTimeout(r, 300))
-    assert.deepEqual(routes(), before)
+    await holdsFor('no route for the bad lease', () => (assert.deepEqual(routes(), before), true), 300)
     assert.equal(existsSync(pwned()), false)
     if (key === '10.244.1.0-24') put(key, lease('192.168.50.1'))
     else del(key)
@@ -188,8 +188,8 @@ test('etcd stopped for 10 s: routes stay, the syncer recovers and a lease put af
   await waitFor('the watch to start', () => /watching/.test(daemon!.log()))
   const before = routes()
   await etcd.stop()
-  await new Promise((r) => setTimeout(r, 10000))
-  assert.deepEqual(routes(), before)
+  // Ten resyncs (--resync 1) and the watch's reconnects all fail meanwhile: the routes stay.
+  await holdsFor('the routes, while etcd is down', () => (assert.deepEqual(routes(), before), true), 10000, 250)
   assert.match(daemon!.log(), /etcd (watch broken|unreachable|still unreachable).*keeping routes/, daemon!.log())
   await etcd.start()
   put('10.244.12.0-24', lease('192.168.50.52'))
@@ -227,10 +227,13 @@ test('network config missing at start: --once waits and says so (as flannel), th
     let text = ''
     p.stderr!.on('data', (d) => (text += d))
     await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 5000)
-    await new Promise((r) => setTimeout(r, 1500))
-    assert.equal(p.exitCode, null, text)
-    assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
-    assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
+    // Over a window with retries every second: still waiting, no route, the message said once.
+    await holdsFor('waiting for the config', () => {
+      assert.equal(p.exitCode, null, text)
+      assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
+      assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
+      return true
+    }, 1500)
     assert.equal(restore().code, 0)
     const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
     assert.equal(code, 0, text)

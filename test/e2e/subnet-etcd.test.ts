@@ -1,7 +1,7 @@
 // The etcd client against a real etcd (on 127.0.0.1): kv, leases, txn, watch, compaction, failover.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Scope } from '../helpers/scope.ts'
+import { Scope, waitFor } from '../helpers/scope.ts'
 import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
 import { EtcdClient, CompactedError, type WatchEvent } from '../../scripts/lib/registry/etcd/client.ts'
 
@@ -77,9 +77,10 @@ test('watch: PUT and DELETE events from a revision, resolved on abort', async ()
   const ac = new AbortController()
   const p = c.watch('/w/', start, (ev) => {
     seen.push(ev)
+    // The history is delivered: now a put while the watch runs (a live event).
+    if (seen.length === 3) void c.put('/w/c', '3')
     if (seen.length === 4) ac.abort()
   }, ac.signal)
-  setTimeout(() => void c.put('/w/c', '3'), 200)
   await p
   assert.deepEqual(seen.map((e) => [e.type, e.kv.key, e.kv.value]), [
     ['PUT', '/w/a', '1'],
@@ -103,8 +104,11 @@ test('watch: a compacted start revision rejects with CompactedError', async () =
 test('watch: etcd going away rejects with an Error; after a restart the client works again', async () => {
   const rev = (await c.list('/gone/')).revision
   const ac = new AbortController()
-  const p = assert.rejects(c.watch('/gone/', rev + 1, () => {}, ac.signal), /etcd watch/)
-  await new Promise((r) => setTimeout(r, 200))
+  const seen: string[] = []
+  const p = assert.rejects(c.watch('/gone/', rev + 1, (ev) => seen.push(ev.kv.key), ac.signal), /etcd watch/)
+  // The watch is live (it delivered a put made after it started) before etcd goes away.
+  await c.put('/gone/ready', 'v')
+  await waitFor('the watch to deliver /gone/ready', () => seen.includes('/gone/ready'), 5000)
   await etcd.stop()
   await p
   await assert.rejects(c.get('/x'), /etcd unreachable/)

@@ -6,7 +6,8 @@ import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { Scope, waitFor, dist, must, inNs } from '../helpers/scope.ts'
-import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
+import { holdsFor, within } from '../helpers/wait.ts'
+import { startEtcd, etcdctl, etcdWatchers, type Etcd } from '../helpers/etcd.ts'
 
 const scope = new Scope()
 let etcd: Etcd
@@ -155,11 +156,13 @@ test('a third writer on a full network fails with "out of subnets"', async () =>
 
 test('a deleted own key ends the writer with exit 0 ("Lease has been revoked")', async () => {
   const p = prefix(HOSTGW)
+  const watchers = await etcdWatchers(etcd.endpoint)
   const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.15', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`])
   await written(w)
-  await new Promise((r) => setTimeout(r, 300))
+  // The delete must reach the writer through its watch (not its first read of the key).
+  await waitFor("the writer's watch registered in etcd", async () => (await etcdWatchers(etcd.endpoint)) > watchers, 5000)
   assert.equal(etcdctl(etcd.endpoint, ['del', '--prefix', `${p}/subnets/`]).code, 0)
-  assert.equal(await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]), 0)
+  assert.equal(await within(w.exited, 5000), 0)
   assert.match(w.out.stderr, /Lease has been revoked\. Shutting down daemon\./)
 })
 
@@ -172,8 +175,13 @@ test('renews before expiry with a new etcd lease (short TTL for the test)', asyn
   // the new lease is visible in etcd a moment before the writer logs it (it revokes the old one first)
   await waitFor('a renewal, logged', () => leaseId(p, key) !== first && /Renewed lease/.test(w.out.stderr), 8000, 200)
   assert.match(w.out.stderr, /Renewed lease 10\.244\.\d+\.0\/24/)
-  assert.ok(ttlOf(leaseId(p, key)) > 55)
+  // Read id and TTL together until they agree: a renewal every ~2 s may revoke the lease just read
+  // (its TTL then reads -1).
+  await waitFor('the current lease to have a fresh TTL (> 55 s)', () => ttlOf(leaseId(p, key)) > 55, 5000, 100)
   assert.equal(w.p.exitCode, null)
+  // Stopped here: renewing every ~2 s, it would move etcd's revision under the next test's check.
+  w.p.kill('SIGTERM')
+  assert.equal(await w.exited, 0)
 })
 
 test('--dry-run prints the etcd operations and subnet.env, writes nothing and puts nothing', async () => {
@@ -199,8 +207,7 @@ test('etcd unreachable at start: it says it waits, then proceeds when etcd comes
   const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.18', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`, '--once'])
   try {
     await waitFor('the waiting message', () => /waiting for etcd: etcd unreachable/.test(w.out.stderr), 10000)
-    await new Promise((r) => setTimeout(r, 1500))
-    assert.equal(w.p.exitCode, null, 'still waiting')
+    await holdsFor('still waiting', () => w.p.exitCode === null, 1500)
   } finally {
     await etcd.start()
   }
@@ -269,13 +276,12 @@ test('etcd stopped while running: the writer stays, resumes watching, and still 
   await etcd.stop()
   try {
     await waitFor('the lost-watch message', () => /lost the watch on our lease \(retrying\)/.test(w.out.stderr), 5000)
-    await new Promise((r) => setTimeout(r, 2000))
-    assert.equal(w.p.exitCode, null, 'still running without etcd')
+    await holdsFor('still running without etcd', () => w.p.exitCode === null, 2000)
   } finally {
     await etcd.start()
   }
   await waitFor('the watch to resume', () => /watching our lease again/.test(w.out.stderr), 10000)
   assert.equal(etcdctl(etcd.endpoint, ['del', '--prefix', `${p}/subnets/`]).code, 0)
-  assert.equal(await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]), 0)
+  assert.equal(await within(w.exited, 5000), 0)
   assert.match(w.out.stderr, /Lease has been revoked/)
 })

@@ -64,3 +64,14 @@ export function etcdctl(endpoint: string, args: string[], opts: { netns?: string
   const argv = ['etcdctl', '--endpoints', endpoint, ...args]
   return sh(opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv, { input: opts.input, env: { ...process.env, ETCDCTL_API: '3' } })
 }
+
+/**
+ * etcd's own count of watchers (its /metrics gauge): how a test sees that a daemon's watch is
+ * registered in etcd, from outside the daemon. The endpoint must be reachable from the test.
+ */
+export async function etcdWatchers(endpoint: string): Promise<number> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text()
+  const m = /^etcd_debugging_mvcc_watcher_total (\d+)$/m.exec(text)
+  if (!m) throw new Error(`no etcd_debugging_mvcc_watcher_total in ${endpoint}/metrics`)
+  return Number(m[1])
+}

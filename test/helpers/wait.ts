@@ -3,11 +3,14 @@
 // - holdsFor(what, fn, ms): fn keeps holding for a whole window (a negative check: "no restart",
 //   "routes stay"); it polls and fails the moment fn breaks, instead of sleeping then looking once.
 // - within(p, ms): a promise's result, or a marker string if it has not settled by the deadline.
+// - untilPrinted(proc, text): a started process said it is ready (a server's "up").
 // - timersBackTo(base): no timer outlived the code under test (the count may take a moment to
 //   fall: a read in flight at a stop still holds its timeout timer until it finishes).
 // Timer-driven code in unit tests runs under node:test's mock.timers instead (see
 // test/unit/subnet-renew-check.test.ts); these helpers keep real time even then, because they
 // captured the real setTimeout before any test could mock it.
+import type { ChildProcess } from 'node:child_process'
+
 const realSetTimeout = globalThis.setTimeout
 const realClearTimeout = globalThis.clearTimeout
 const pause = (ms: number) => new Promise<void>((r) => realSetTimeout(r, ms))
@@ -71,4 +74,29 @@ export async function timersBackTo(base: number, timeoutMs = 5000): Promise<void
     if (n > base) throw new Error(`${n} active`)
     return true
   }, timeoutMs, 20)
+}
+
+/**
+ * Resolves once p has printed text on stdout (e.g. a server's "up" once listening); rejects if p
+ * exits first or the deadline passes, naming what it saw. Call it right after starting p.
+ */
+export function untilPrinted(p: ChildProcess, text: string, timeoutMs = 10000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const t = realSetTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for "${text}" from pid ${p.pid}; it printed: ${JSON.stringify(out)}`)), timeoutMs)
+    const onData = (d: Buffer) => {
+      out += d
+      if (out.includes(text)) finish()
+    }
+    const onExit = (code: number | null) => finish(new Error(`pid ${p.pid} exited (${code}) before printing "${text}"; it printed: ${JSON.stringify(out)}`))
+    function finish(e?: Error) {
+      realClearTimeout(t)
+      p.stdout?.off('data', onData)
+      p.off('exit', onExit)
+      if (e) reject(e)
+      else resolve()
+    }
+    p.stdout?.on('data', onData)
+    p.once('exit', onExit)
+  })
 }
