@@ -9,63 +9,31 @@ import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { log, errText } from './lib/core/log.ts'
 import { selectIface } from './lib/net/iface.ts'
-import { parseIp } from './lib/net/cidr.ts'
 import { runJson } from './lib/core/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
 import { Part, bundlePath, type PartSpec } from './lib/daemon/supervise.ts'
 import { serveHealth } from './lib/daemon/healthz.ts'
 import { NodeHealth } from './lib/daemon/node-health.ts'
 import { parseEvent, type PartEvent } from './lib/daemon/events.ts'
-import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { notifyReady } from './lib/daemon/sd-notify.ts'
+import { FLANNELD_SPEC, flanneldValueError } from './lib/daemon/flanneld-flags.ts'
+import { etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
 
 const VERSION = 'v0.1.0-weft'
 
-const SPEC = {
-  ...ETCD_FLAGS,
-  iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
-  'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
-  'iface-can-reach': { type: 'string', help: 'detect the interface to use by the route towards this IP', arg: 'ip' },
-  'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication', arg: 'ip' },
-  'public-ipv6': { type: 'string', help: "IPv6 accessible by other nodes for inter-host communication (EnableIPv6; default: the interface's global IPv6 address)", arg: 'ip' },
-  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ...) will be written to', arg: 'path' },
-  'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
-  'ip-masq': { type: 'bool', help: 'setup IP masquerade rule for traffic destined outside of overlay network' },
-  'ip-masq-fully-random-disable': { type: 'bool', help: 'disable --random-fully on the MASQUERADE rules' },
-  'iptables-resync': { type: 'int', default: 5, help: 'resync period for iptables rules, in seconds' },
-  'iptables-forward-rules': { type: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
-  'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
-  'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable); serves /healthz, /readyz and /metrics' },
-  'part-liveness-timeout': { type: 'int', default: 5, help: "weft's own: kill and restart a part that sent no heartbeat for this many seconds (0: never)", arg: 'seconds' },
-  'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
-  // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
-  'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
-  'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
-  'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
-  'kube-annotation-prefix': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'prefix' },
-  'net-config-path': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'path' },
-  'set-node-network-unavailable': { type: 'bool', default: true, help: 'kube subnet manager only; ignored' },
-  vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },
-  log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
-  'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },
-  version: { type: 'bool', help: 'print version and exit' },
-  v: { type: 'int', default: 0, help: 'log level (accepted for compatibility; weft logs one line per event)' },
-  help: { type: 'bool', help: 'show this help' },
-} as const
+const SPEC = FLANNELD_SPEC
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
   if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
   const margin = f['subnet-lease-renew-margin']
-  if (margin < 1 || margin > 1439) fail('Invalid subnet-lease-renew-margin option, out of acceptable range')
+  const bad = flanneldValueError(f)
+  if (bad) fail(bad)
   if (f['kube-subnet-mgr']) fail('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
-  if (f['public-ip']) parseIp(f['public-ip'], 4)
-  if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
-  if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
   const liveness = f['part-liveness-timeout']
-  if (liveness < 0 || liveness > 3600 || (liveness > 0 && liveness < 2)) throw new UsageError(`--part-liveness-timeout=${liveness}: must be 0 (off) or from 2 to 3600 seconds`)
 
   // 1. The external interface and the address other nodes reach us on.
   const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], canReach: f['iface-can-reach'] || undefined, publicIp: f['public-ip'] || undefined })
@@ -167,6 +135,8 @@ async function main(): Promise<void> {
       onEvent: (ev) => {
         if (ev.event !== 'subnet' || ev.planned) return
         log(`Wrote subnet file to ${f['subnet-file']} (subnet ${[ev.subnet, ev.ipv6Subnet].filter(Boolean).join(', ')})`)
+        // systemd (Type=notify): started once subnet.env is there, as pods need nothing more.
+        if (!started) void notifyReady(`subnet ${ev.subnet} written to ${f['subnet-file']}`)
         if (!started) {
           started = true
           startOthers().catch((e) => void stopAll(errText(e), 1))

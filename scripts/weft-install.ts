@@ -1,90 +1,131 @@
-// weft-install: puts weft where a node's runtime and init system look for it, from cloud-init or
-// by hand: the CNI plugin into /opt/cni/bin/flannel, flanneld and its parts into /opt/bin, the
-// kube-flannel conflist into /etc/cni/net.d/10-flannel.conflist and a systemd unit. Each file is
-// written atomically (temp file in the same directory, fsync, rename), as flannel's install-conf
-// does, so a runtime never reads a half-written plugin or conflist.
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs'
-import { dirname, basename, join, isAbsolute } from 'node:path'
+// weft-install: puts weft where a node's runtime and init system look for it, from cloud-init, an
+// image build or by hand: the CNI plugin into /opt/cni/bin/flannel, flanneld and its parts into
+// /opt/bin, the kube-flannel conflist into /etc/cni/net.d/10-flannel.conflist (with the reference
+// plugins it needs linked beside the plugin), and a hardened systemd unit. Everything is checked
+// before anything is written: flanneld's flags with flanneld's own parser, the plugins, the
+// bundles. A manifest of what was written lets --uninstall remove exactly that.
+import { existsSync, statSync } from 'node:fs'
+import { dirname, join, isAbsolute } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
-import { installPlan, type FileOut } from './lib/install/files.ts'
+import { installPlan, extraDirs, TMPFILES_PATH } from './lib/install/files.ts'
+import { pluginLinks } from './lib/install/plugins.ts'
+import { preflight, showChecks } from './lib/install/preflight.ts'
+import { readManifest, mergeManifest, manifestText, uninstall, MANIFEST_PATH } from './lib/install/manifest.ts'
+import { writePlan, writeAtomic, missingDirs } from './lib/install/write.ts'
+import { readEnvFile } from './lib/install/env-file.ts'
+import { parseFlanneldArgs, flanneldValueError } from './lib/daemon/flanneld-flags.ts'
 
 const SPEC = {
   root: { type: 'string', default: '/', help: 'install under this directory (for images and tests)', arg: 'dir' },
   'bin-dir': { type: 'string', default: '/opt/bin', help: 'where flanneld and its parts go (flannel image path)', arg: 'dir' },
-  'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where the CNI plugin goes', arg: 'dir' },
+  'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where the CNI plugin goes (the reference plugins are linked here when missing)', arg: 'dir' },
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: 'where 10-flannel.conflist goes', arg: 'dir' },
   'systemd-dir': { type: 'string', default: '/etc/systemd/system', help: 'where flanneld.service goes', arg: 'dir' },
-  'no-conflist': { type: 'bool', help: 'do not write the conflist' },
+  'env-file': { type: 'string', default: '/etc/default/flanneld', help: "the unit's EnvironmentFile (FLANNELD_* variables; checked now if it exists)", arg: 'file' },
+  'data-dir': { type: 'string', help: "the flannel plugin's dataDir in the conflist (default: the plugin's, /var/lib/cni/flannel)", arg: 'dir' },
+  'no-conflist': { type: 'bool', help: 'do not write the conflist (nor look for the plugins it needs)' },
   'no-unit': { type: 'bool', help: 'do not write the systemd unit' },
-  'dry-run': { type: 'bool', help: 'print what would be written, change nothing' },
+  uninstall: { type: 'bool', help: 'remove what weft-install installed here (its manifest), nothing else' },
+  'dry-run': { type: 'bool', help: 'print what would be written or removed, change nothing' },
   help: { type: 'bool', help: 'show this help' },
 } as const
+
+// Flags that would make the unit print something and exit instead of running the daemon.
+const NOT_IN_UNIT = ['help', 'h', 'version', 'dry-run']
 
 function main(): void {
   const f = parseFlags(process.argv.slice(2), SPEC)
   if (f.help) return void process.stdout.write(helpText('weft-install [flags] [-- flanneld flags...]', SUMMARY, SPEC))
-  for (const k of ['root', 'bin-dir', 'cni-bin-dir', 'cni-conf-dir', 'systemd-dir'] as const) {
+  for (const k of ['root', 'bin-dir', 'cni-bin-dir', 'cni-conf-dir', 'systemd-dir', 'env-file'] as const) {
     if (!isAbsolute(f[k])) throw new UsageError(`--${k} must be an absolute path, got ${JSON.stringify(f[k])}`)
   }
-  const distDir = dirname(process.argv[1])
-  const plan = installPlan({
-    root: f.root,
-    distDir,
+  if (f['data-dir'] && !isAbsolute(f['data-dir'])) throw new UsageError(`--data-dir must be an absolute path, got ${JSON.stringify(f['data-dir'])}`)
+  const root = f.root
+  const out = (line: string) => process.stdout.write(line + '\n')
+
+  if (f.uninstall) {
+    if (f._.length) throw new UsageError('--uninstall takes no flanneld flags')
+    const m = readManifest(root)
+    if (!m) throw new Error(`nothing to uninstall: no ${join(root, MANIFEST_PATH)} (weft-install writes it)`)
+    for (const line of uninstall(root, m, f['dry-run'])) out(line)
+    return
+  }
+
+  // 1. flanneld's flags, as flanneld will read them: the command line over the unit's EnvironmentFile.
+  const args = f._
+  for (const a of args) {
+    const name = /^--?([^=]+)/.exec(a)?.[1]
+    if (name && NOT_IN_UNIT.includes(name)) throw new UsageError(`flanneld flag ${a} does not belong in a unit (flanneld would exit at once)`)
+  }
+  const envFile = readEnvFile(join(root, f['env-file']))
+  let fl
+  try {
+    fl = parseFlanneldArgs(args, envFile)
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`flanneld flags: ${e.message}`)
+    throw e
+  }
+  if (fl._.length) throw new UsageError(`flanneld flags: flanneld takes no arguments, got ${JSON.stringify(fl._[0])}`)
+  const bad = flanneldValueError(fl)
+  if (bad) throw new UsageError(`flanneld flags: ${bad}`)
+  const subnetFile = fl['subnet-file']
+  if (!isAbsolute(subnetFile)) throw new UsageError(`flanneld flags: --subnet-file must be an absolute path, got ${JSON.stringify(subnetFile)}`)
+
+  // 2. The reference plugins the conflist names, linked or refused.
+  const conflist = !f['no-conflist']
+  const links = conflist ? pluginLinks(root, f['cni-bin-dir'], process.env.CNI_PATH) : []
+
+  // 3. The plan; every source checked before anything is written: a half-done install is worse than none.
+  const opts = {
+    distDir: dirname(process.argv[1]),
     binDir: f['bin-dir'],
     cniBinDir: f['cni-bin-dir'],
     cniConfDir: f['cni-conf-dir'],
     systemdDir: f['systemd-dir'],
-    flanneldArgs: f._,
-    conflist: !f['no-conflist'],
+    envFile: f['env-file'],
+    flanneldArgs: args,
+    subnetFile,
+    dataDir: f['data-dir'],
+    conflist,
     unit: !f['no-unit'],
-  })
-  // Check every source before writing anything: a half-done install is worse than none.
+    links,
+  }
+  const plan = installPlan(opts)
+  const dirs = extraDirs(opts)
   for (const file of plan) if (file.from && !existsSync(file.from)) throw new Error(`missing bundle ${file.from} (run npm run build)`)
   for (const file of plan) {
-    const dir = dirname(file.path)
+    const dir = join(root, dirname(file.path))
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`${dir} exists and is not a directory`)
   }
+
+  // 4. The host, read only.
+  process.stdout.write(showChecks(preflight()))
+
   if (f['dry-run']) {
+    for (const d of missingDirs(root, [...plan.map((p) => dirname(p.path)), ...dirs])) out(`mkdir ${join(root, d)}`)
     for (const file of plan) {
-      process.stdout.write(`install -m ${file.mode.toString(8)} ${file.from ?? '-'} ${file.path}\n`)
+      out(`install -m ${file.mode.toString(8)} ${file.from ?? '-'} ${join(root, file.path)}`)
       if (file.text) process.stdout.write(file.text.replace(/^/gm, '    ') + '\n')
     }
+    for (const l of links) out(`ln -s ${l.target} ${join(root, l.path)}`)
+    out(`record ${join(root, MANIFEST_PATH)}`)
     return
   }
-  for (const file of plan) {
-    writeAtomic(file)
-    process.stdout.write(`installed ${file.path}\n`)
-  }
-  if (!f['no-unit']) process.stdout.write('next: systemctl daemon-reload && systemctl enable --now flanneld\n')
-}
-
-function writeAtomic(file: FileOut): void {
-  const dir = dirname(file.path)
-  mkdirSync(dir, { recursive: true, mode: 0o755 })
-  const tmp = join(dir, `.${basename(file.path)}.tmp${process.pid}`)
-  const bytes = file.from ? readFileSync(file.from) : Buffer.from(file.text ?? '')
-  try {
-    const fd = openSync(tmp, 'w', file.mode)
-    try {
-      writeSync(fd, bytes)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    chmodSync(tmp, file.mode)
-    // rename(2) over a running plugin binary is safe (the old inode lives on), unlike cp.
-    renameSync(tmp, file.path)
-  } catch (e) {
-    rmSync(tmp, { force: true })
-    throw e
-  }
+  const m = writePlan(root, plan, links, dirs, out)
+  writeAtomic(join(root, MANIFEST_PATH), Buffer.from(manifestText(mergeManifest(readManifest(root), m))), 0o644)
+  out(`recorded ${join(root, MANIFEST_PATH)} (weft-install --uninstall removes what it lists)`)
+  if (!f['no-unit']) out(`next: systemd-tmpfiles --create ${TMPFILES_PATH} && systemctl daemon-reload && systemctl enable --now flanneld`)
 }
 
 const SUMMARY = `
 Installs weft on this node: dist/flannel as <cni-bin-dir>/flannel; flanneld, weft-subnet, weft-masq and
 weft-routes into <bin-dir> (flanneld finds its parts beside itself); kube-flannel's conflist (flannel +
-portmap) as <cni-conf-dir>/10-flannel.conflist; and <systemd-dir>/flanneld.service running
-<bin-dir>/flanneld with the flags given after --. Every file is replaced atomically.`
+portmap) as <cni-conf-dir>/10-flannel.conflist, with bridge, host-local and portmap linked into
+<cni-bin-dir> from CNI_PATH, /usr/lib/cni or /usr/libexec/cni when missing there; and
+<systemd-dir>/flanneld.service (Type=notify, hardened) running <bin-dir>/flanneld with the flags given
+after --, which are checked with flanneld's own parser (with the FLANNELD_* variables of --env-file)
+before anything is written. Reports read-only preflight checks (ip_forward, br_netfilter, iptables).
+Every file is replaced atomically; ${MANIFEST_PATH} lists them for --uninstall.`
 
 runMain('weft-install', main)

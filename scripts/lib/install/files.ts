@@ -1,8 +1,12 @@
-// What weft-install writes, as data: the files (path, bytes, mode), so --dry-run can print them
-// and the tests can compare them exactly. The conflist is kube-flannel's cni-conf.json.
-import { join } from 'node:path'
+// What weft-install writes, as data: the files (path, bytes, mode) and the plugin links, so
+// --dry-run can print them and the tests can compare them exactly. The conflist is kube-flannel's
+// cni-conf.json, byte for byte unless --subnet-file / --data-dir move the plugin's files.
+import { join, dirname } from 'node:path'
+import { unitText, TMPFILES_TEXT } from './unit.ts'
+import type { PluginLink } from './plugins.ts'
 
 export interface FileOut {
+  /** the path on the node (weft-install adds --root) */
   path: string
   mode: number
   /** contents, or the source file to copy */
@@ -11,64 +15,51 @@ export interface FileOut {
 }
 
 export interface InstallOptions {
-  root: string
   distDir: string
   binDir: string
   cniBinDir: string
   cniConfDir: string
   systemdDir: string
+  envFile: string
   /** flanneld's arguments in the unit */
   flanneldArgs: string[]
+  /** flanneld's --subnet-file (after FLANNELD_SUBNET_FILE), for the conflist and the unit */
+  subnetFile: string
+  /** the flannel plugin's dataDir; '' for its default */
+  dataDir: string
   conflist: boolean
   unit: boolean
+  links: PluginLink[]
 }
 
 export const DAEMON_BUNDLES = ['flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']
+export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env'
+export const TMPFILES_PATH = '/etc/tmpfiles.d/weft.conf'
 
-export const CONFLIST =
-  JSON.stringify(
-    {
-      name: 'cbr0',
-      cniVersion: '0.3.1',
-      plugins: [
-        { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
-        { type: 'portmap', capabilities: { portMappings: true } },
-      ],
-    },
-    null,
-    2,
-  ) + '\n'
-
-// systemd splits ExecStart on whitespace and interprets quotes, $ and %; the arguments are
-// flags and values we check against a plain character set instead of escaping them.
-const SAFE_ARG = /^[A-Za-z0-9_=,:/.@+-]+$/
-
-export function unitText(binDir: string, args: string[]): string {
-  for (const a of args) if (!SAFE_ARG.test(a)) throw new Error(`flanneld argument ${JSON.stringify(a)} has characters a systemd unit would interpret; allowed: letters, digits and _=,:/.@+-`)
-  return [
-    '[Unit]',
-    'Description=weft flanneld (flannel-compatible pod network daemon)',
-    'Documentation=https://github.com/flannel-io/flannel',
-    'Wants=network-online.target',
-    'After=network-online.target',
-    '',
-    '[Service]',
-    'Type=simple',
-    `ExecStart=${join(binDir, 'flanneld')}${args.length ? ' ' + args.join(' ') : ''}`,
-    'Restart=always',
-    'RestartSec=5',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n')
+export function conflistText(subnetFile = DEFAULT_SUBNET_FILE, dataDir = ''): string {
+  const flannel: Record<string, unknown> = { type: 'flannel' }
+  // Only when moved: the default conflist stays kube-flannel's exactly.
+  if (subnetFile !== DEFAULT_SUBNET_FILE) flannel.subnetFile = subnetFile
+  if (dataDir) flannel.dataDir = dataDir
+  flannel.delegate = { hairpinMode: true, isDefaultGateway: true }
+  return JSON.stringify({ name: 'cbr0', cniVersion: '0.3.1', plugins: [flannel, { type: 'portmap', capabilities: { portMappings: true } }] }, null, 2) + '\n'
 }
 
+export const CONFLIST = conflistText()
+
 export function installPlan(o: InstallOptions): FileOut[] {
-  const at = (p: string) => join(o.root, p)
-  const files: FileOut[] = [{ path: at(join(o.cniBinDir, 'flannel')), mode: 0o755, from: join(o.distDir, 'flannel') }]
-  for (const b of DAEMON_BUNDLES) files.push({ path: at(join(o.binDir, b)), mode: 0o755, from: join(o.distDir, b) })
-  if (o.conflist) files.push({ path: at(join(o.cniConfDir, '10-flannel.conflist')), mode: 0o644, text: CONFLIST })
-  if (o.unit) files.push({ path: at(join(o.systemdDir, 'flanneld.service')), mode: 0o644, text: unitText(o.binDir, o.flanneldArgs) })
+  const files: FileOut[] = [{ path: join(o.cniBinDir, 'flannel'), mode: 0o755, from: join(o.distDir, 'flannel') }]
+  for (const b of DAEMON_BUNDLES) files.push({ path: join(o.binDir, b), mode: 0o755, from: join(o.distDir, b) })
+  if (o.conflist) files.push({ path: join(o.cniConfDir, '10-flannel.conflist'), mode: 0o644, text: conflistText(o.subnetFile, o.dataDir) })
+  if (o.unit) {
+    files.push({ path: join(o.systemdDir, 'flanneld.service'), mode: 0o644, text: unitText({ binDir: o.binDir, args: o.flanneldArgs, subnetFile: o.subnetFile, envFile: o.envFile }) })
+    files.push({ path: TMPFILES_PATH, mode: 0o644, text: TMPFILES_TEXT })
+  }
   return files
+}
+
+/** Directories the daemon needs that nothing else makes: the subnet file's, outside /run. */
+export function extraDirs(o: InstallOptions): string[] {
+  const d = dirname(o.subnetFile)
+  return o.unit && !d.startsWith('/run/') ? [d] : []
 }
