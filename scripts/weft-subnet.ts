@@ -102,7 +102,7 @@ type F = ReturnType<typeof parseFlags<typeof SPEC>>
 function parseArgs(): F {
   let f: F
   try {
-    f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+    f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
   } catch (e) {
     if (e instanceof UsageError) die(`${e.message} (see --help)`, 2)
     throw e
