@@ -26,7 +26,7 @@ const VERSION = 'v0.1.0-weft'
 const SPEC = FLANNELD_SPEC
 
 async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+  const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
   const margin = f['subnet-lease-renew-margin']

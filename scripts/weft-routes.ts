@@ -49,7 +49,7 @@ flannel.<VNI> (made by the subnet writer), as one bridge -batch and one ip -batc
 
 async function main(): Promise<void> {
   steadyHeap()
-  const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_' })
+  const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   startHeartbeat()

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
 type F = ReturnType<typeof parseFlags<typeof SPEC>>
 
 function parseArgs(): F {
-  const f: F = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+  const f: F = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) {
     process.stdout.write(helpText('weft-subnet [flags]', 'Acquire this node\'s pod subnet (an etcd lease in flannel\'s layout, or static --network/--subnet), write subnet.env, keep the lease renewed.', SPEC, 'FLANNELD_'))
     process.exit(0)

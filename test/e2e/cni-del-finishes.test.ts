@@ -116,7 +116,7 @@ describe('kill -9 of the plugin at random points in 50 ADDs', () => {
       const closed = new Promise<number | null>((res) => p.on('close', (code) => res(code)))
       p.stdin.end(input)
       // A random point of the ADD: start-up, subnet.env, scratch write, delegate, result.
-      await new Promise((res) => setTimeout(res, Math.random() * 120))
+      await new Promise((res) => setTimeout(res, Math.random() * 120)) // allow-timer: the kill lands at a random point of the ADD, on purpose
       p.kill('SIGKILL')
       if ((await closed) === null) killedEarly++
       await waitFor(`no process left working for ${id}`, () => workingFor(id).length === 0, 20000)

@@ -9,9 +9,10 @@ test('prefixEnd: last byte + 1', () => {
   assert.equal(dec(prefixEnd('a')), 'b')
 })
 
-test('endpoints must be http(s) URLs', () => {
-  assert.throws(() => new EtcdClient({ endpoints: ['127.0.0.1:2379'] }), /want http:\/\/ or https:\/\/|not a URL/)
-  assert.throws(() => new EtcdClient({ endpoints: ['nope'] }), /not a URL/)
+test('endpoints: http(s) URLs, host:port without a scheme, unix:// (issue 13 item 10); others refused', () => {
+  assert.deepEqual(new EtcdClient({ endpoints: ['127.0.0.1:2379', 'unix:///run/etcd.sock'] }).endpoints, ['http://127.0.0.1:2379', 'unix:///run/etcd.sock'])
+  assert.throws(() => new EtcdClient({ endpoints: ['ftp://127.0.0.1:2379'] }), /want http:\/\/, https:\/\/, unix:\/\/, unixs:\/\/ or host:port/)
+  assert.throws(() => new EtcdClient({ endpoints: ['http://[nope'] }), /not a URL/)
   assert.throws(() => new EtcdClient({ endpoints: [] }), /no etcd endpoints/)
 })
 

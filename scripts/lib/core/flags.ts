@@ -50,7 +50,7 @@ function convert(name: string, def: FlagDef, raw: string): string | boolean | nu
 export function parseFlags<S extends FlagSpec>(
   argv: readonly string[],
   spec: S,
-  opts: { envPrefix?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { envPrefix?: string; env?: NodeJS.ProcessEnv; positional?: boolean } = {},
 ): Flags<S> {
   const out: Record<string, unknown> = { _: [] as string[] }
   const seen = new Set<string>()
@@ -61,6 +61,7 @@ export function parseFlags<S extends FlagSpec>(
       break
     }
     if (!a.startsWith('-') || a === '-') {
+      if (opts.positional === false) throw new UsageError(strayArgument(a, argv[i - 1], spec))
       ;(out._ as string[]).push(a)
       continue
     }
@@ -96,6 +97,17 @@ export function parseFlags<S extends FlagSpec>(
     else out[name] = def.type === 'bool' ? false : def.type === 'list' ? [] : def.type === 'int' ? 0 : ''
   }
   return out as Flags<S>
+}
+
+/**
+ * Why a positional argument is refused (issue 13 item 12): Go's flag package, which flanneld
+ * uses, stops at the first one and silently ignores every flag after it, so `--ip-masq false`
+ * there means --ip-masq=true and drops the rest of the command line. Here it is a usage error.
+ */
+function strayArgument(arg: string, prev: string | undefined, spec: FlagSpec): string {
+  const name = prev?.startsWith('-') && !prev.includes('=') ? prev.replace(/^--?/, '') : undefined
+  const hint = name && spec[name]?.type === 'bool' ? `; a boolean flag takes its value after '=': --${name}=${arg}` : ''
+  return `unexpected argument ${JSON.stringify(arg)}: no positional arguments are taken (flannel's Go flag parsing stops at one and silently ignores every flag after it)${hint}`
 }
 
 export function helpText(usage: string, summary: string, spec: FlagSpec, envPrefix?: string): string {

@@ -29,6 +29,8 @@ export interface OtherBackend {
   mtu: number
   /** Backend.UDPEncap (ipsec) */
   udpEncap: boolean
+  /** no Backend in the config at all (flannel then takes udp) */
+  implicit?: true
 }
 
 export type Backend = HostGwBackend | VxlanBackend | OtherBackend
@@ -38,7 +40,7 @@ const bad = (msg: string) => new Error(`invalid network config: ${msg}`)
 
 /** Backend (the object under "Backend"); flannel's parseBackendType: no Backend at all means udp. */
 export function parseBackend(v: unknown): Backend {
-  if (v === undefined || v === null) return { type: 'udp', mtu: 0, udpEncap: false }
+  if (v === undefined || v === null) return { type: 'udp', mtu: 0, udpEncap: false, implicit: true }
   if (typeof v !== 'object' || Array.isArray(v)) throw bad(`Backend must be an object, got ${JSON.stringify(v)}`)
   const raw = v as Record<string, unknown>
   const t = goField(raw, 'Type')

@@ -74,7 +74,7 @@ function pair(net: string, sub: string, names: [string, string], family: Family,
 
 /** Flags (+ env) -> config. `readFile` is injectable for tests. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, readFile = (p: string) => readFileSync(p, 'utf8')): MasqConfig {
-  const f = parseFlags(argv, spec, { envPrefix: 'FLANNELD_', env })
+  const f = parseFlags(argv, spec, { envPrefix: 'FLANNELD_', env, positional: false })
   if (f._.length) throw new UsageError(`unexpected argument: ${f._[0]}`)
   const mode = f['iptables-mode']
   if (!['auto', 'nft', 'legacy'].includes(mode)) throw new UsageError(`--iptables-mode must be auto, nft or legacy, not ${JSON.stringify(mode)}`)

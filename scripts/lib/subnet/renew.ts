@@ -73,7 +73,8 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
     }
   }
   o.onExpiry?.(expiresAt)
-  schedule(renewDelay(expiresAt, o.marginMs))
+  // A reservation has no etcd lease to renew: only the watch (an operator deleting it) applies.
+  if (lease.etcdLease !== '0') schedule(renewDelay(expiresAt, o.marginMs))
 
   try {
     const why = await watchOwnKey(etcd, lease.key, { ...o, signal: end.signal }, revoke, async (etcdLease) => {

@@ -1,8 +1,9 @@
 // <prefix>/config, waited for as flannel waits for it: while etcd is unreachable, the key is
-// missing or its value is bad, retry every second, saying why once per change of state and
+// missing or its value is bad (or one weft cannot run: net-conf-usable.ts), retry every second, saying why once per change of state and
 // again every 30 s (not a line a second). Used by weft-subnet, weft-routes and flanneld.
 import { UnreachableError, type EtcdClient } from './client.ts'
 import { parseNetworkConfig, type NetworkConfig } from '../../formats/net-conf.ts'
+import { checkUsable } from '../../formats/net-conf-usable.ts'
 import { log, errText } from '../../core/log.ts'
 
 /**
@@ -19,7 +20,8 @@ export async function waitForConfig(etcd: EtcdClient, prefix: string, signal?: A
     let down = false
     try {
       const kv = await etcd.get(key)
-      if (kv) return parseNetworkConfig(kv.value)
+      // A config weft cannot run waits like a missing one: nothing is written before it works.
+      if (kv) return checkUsable(parseNetworkConfig(kv.value))
       msg = `flannel config not found in etcd store (${key}). Did you create your config using etcdv3 API? Retrying every second.`
     } catch (e) {
       down = e instanceof UnreachableError

@@ -32,7 +32,12 @@ export interface Acquired {
   etcdLease: string
   /** ms since the epoch */
   expiresAt: number
-  how: 'reused' | 'previous' | 'allocated'
+  how: 'reused' | 'previous' | 'allocated' | 'reserved'
+}
+
+/** A reservation (a subnet key an operator wrote without an etcd lease) never expires nor renews. */
+export function isReservation(a: Pick<Acquired, 'etcdLease'>): boolean {
+  return a.etcdLease === '0'
 }
 
 /** flannel's isSubnetConfigCompat: the right length, between SubnetMin and SubnetMax. */
@@ -119,6 +124,13 @@ export async function acquireLease(reg: Registry, o: AcquireOpts): Promise<Acqui
     if (ours) {
       // Reused only if every enabled family fits (a v4-only lease is not reused for dual stack, nor the reverse).
       const fits6 = v6 ? !!ours.ipv6Subnet && fitsConfig6(o.cfg, ours.ipv6Subnet) : !ours.ipv6Subnet
+      if (fitsConfig(o.cfg, ours.subnet) && fits6 && ours.etcdLease === '0') {
+        // flannel: "ttl := 0 if l.Expiration.IsZero()": a reservation stays one (weft before
+        // issue 13 attached a 24 h lease to it, and the subnet was freed a day after a restart).
+        o.log(`Found reservation (ip: ${ours.subnet.text}) for current IP (${o.attrs.publicIp.text}), keeping it a reservation`)
+        await reg.put(ours.key, value)
+        return { ...done(ours.subnet, ours.ipv6Subnet, ours.key, '0', 'reserved'), expiresAt: Infinity }
+      }
       if (fitsConfig(o.cfg, ours.subnet) && fits6) {
         o.log(`Found lease (ip: ${ours.subnet.text}${v6 ? ` ipv6: ${ours.ipv6Subnet!.text}` : ''}) for current IP (${o.attrs.publicIp.text}), reusing`)
         const id = await reg.grant(ttl)

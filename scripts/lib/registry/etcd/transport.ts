@@ -4,6 +4,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import { readFileSync } from 'node:fs'
+import { parseEndpoint, type Endpoint } from './endpoint.ts'
 
 /** No endpoint could be reached. */
 export class UnreachableError extends Error {}
@@ -17,7 +18,7 @@ export interface TransportOptions {
 }
 
 export class Transport {
-  private readonly urls: URL[]
+  private readonly urls: Endpoint[]
   private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }
   private readonly timeoutMs: number
   private readonly httpAgent = new http.Agent({ keepAlive: true })
@@ -27,16 +28,7 @@ export class Transport {
 
   constructor(o: TransportOptions) {
     if (!o.endpoints.length) throw new Error('no etcd endpoints given')
-    this.urls = o.endpoints.map((e) => {
-      let u: URL
-      try {
-        u = new URL(e)
-      } catch {
-        throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: not a URL`)
-      }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`invalid etcd endpoint ${JSON.stringify(e)}: want http:// or https://`)
-      return u
-    })
+    this.urls = o.endpoints.map((e) => parseEndpoint(e, Boolean(o.cafile || o.certfile)))
     this.tls = {
       ca: o.cafile ? readFileSync(o.cafile) : undefined,
       cert: o.certfile ? readFileSync(o.certfile) : undefined,
@@ -87,16 +79,15 @@ export class Transport {
     throw new UnreachableError(`etcd unreachable (${errors.join('; ')})`)
   }
 
-  private once(u: URL, path: string, body: string, signal: AbortSignal | undefined, stream: boolean, headers: Record<string, string>): Promise<http.IncomingMessage | undefined> {
+  private once(u: Endpoint, path: string, body: string, signal: AbortSignal | undefined, stream: boolean, headers: Record<string, string>): Promise<http.IncomingMessage | undefined> {
     return new Promise((resolve, reject) => {
-      const secure = u.protocol === 'https:'
+      const secure = u.secure
       const mod = secure ? https : http
       const req = mod.request(
         {
-          protocol: u.protocol,
-          hostname: u.hostname.replace(/^\[|\]$/g, ''),
-          port: u.port || (secure ? 443 : 80),
-          path: (u.pathname.replace(/\/+$/, '') || '') + path,
+          protocol: secure ? 'https:' : 'http:',
+          ...(u.socketPath ? { socketPath: u.socketPath } : { hostname: u.hostname, port: u.port }),
+          path: (u.basePath ?? '') + path,
           method: 'POST',
           headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
           agent: stream ? false : secure ? this.httpsAgent : this.httpAgent,
