@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
-import { log, die, errText } from './lib/core/log.ts'
+import { log, die, errText, debug } from './lib/core/log.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { runJson } from './lib/core/sh.ts'
@@ -49,7 +49,7 @@ const SPEC = {
   log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
   'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },
   version: { type: 'bool', help: 'print version and exit' },
-  v: { type: 'int', default: 0, help: 'log level (accepted for compatibility; weft logs one line per event)' },
+  v: { type: 'int', default: 0, help: "log verbosity: 1 adds every sync and check that changed nothing, 2 every event a part reports, 3 heartbeats too (passed to the parts as WEFT_LOG_V)" },
   help: { type: 'bool', help: 'show this help' },
 } as const
 
@@ -57,6 +57,8 @@ async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
   if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
+  if (f.v < 0) throw new UsageError(`-v=${f.v}: must be 0 or more`)
+  process.env.WEFT_LOG_V = String(f.v) // every part inherits it
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
   if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
     ...spec,
     livenessMs: liveness * 1000,
     onEvent: (ev) => {
+      debug(`${spec.name}: ${JSON.stringify(ev)}`, ev.event === 'heartbeat' ? 3 : 2)
       health.event(spec.name, ev)
       spec.onEvent?.(ev)
       if (ev.event !== 'heartbeat') readiness()
