@@ -5,6 +5,7 @@
 import { readIfaceAndRoutes } from '../routes/kernel.ts'
 import { DesiredRoutes, planSync, type NodeView } from '../routes/hostgw/sync.ts'
 import { VxlanPeers, planVxlanSync, vxlanDev } from '../routes/vxlan/sync.ts'
+import { directRouting, splitDirect } from '../routes/vxlan/direct.ts'
 import { readLink } from '../subnet/vxlan-device.ts'
 import { chooseFlavour, toolsFor, which } from '../masq/iptables-flavour.ts'
 import { differences, readState } from '../masq/ipt.ts'
@@ -35,7 +36,7 @@ export async function checkRoutes(d: Desired, prefix: string, iface: string, fix
   if (!start.addrs) return [fail('routes', `--iface ${iface}: no such interface`)]
   const node = nodeView(d, prefix, iface, start.addrs)
   if (!node) return [skip('routes', 'no network this node routes')]
-  if (d.cfg.backend.type === 'vxlan') return await checkVxlan(d, node, fixCmd)
+  if (d.cfg.backend.type === 'vxlan') return await checkVxlan(d, { ...node, ifaceNets: start.nets }, fixCmd)
   const want = new DesiredRoutes(node).compute(d.leases).routes
   const plan = await planSync(node, want)
   if (!plan.batch) return [ok('routes', `${want.length} peer route(s) via ${iface}, all in place, no stale one`)]
@@ -56,7 +57,10 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
   else if (d.env?.mtu !== undefined && link.mtu !== d.env.mtu) out.push(fail('vxlan device', `${dev} MTU ${link.mtu} but FLANNEL_MTU is ${d.env.mtu}`, `ip link set dev ${dev} mtu ${d.env.mtu}`))
   else out.push(ok('vxlan device', `${dev}: VNI ${vni}, MAC ${link.mac}${vtep ? ' (as published)' : ''}, MTU ${link.mtu}`))
   if (!link) return out
-  const peers = new VxlanPeers(node, vni).compute(d.leases!)
+  // DirectRouting: peers on the external interface's networks get plain routes, as weft-routes splits them.
+  const all = new VxlanPeers(node, vni).compute(d.leases!)
+  const direct = directRouting(d.cfg!.backend.raw)
+  const { direct: directRoutes, overlay: peers } = direct ? splitDirect(all, node.ifaceNets ?? []) : { direct: [], overlay: all }
   const fams = [...new Set(node.networks.map((n) => n.family))] as Family[]
   const bad: string[] = []
   let n = 0
@@ -66,7 +70,12 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
     n += peers.filter((p) => p.subnet.family === fam).length
     bad.push(...lines(plan.bridgeBatch), ...lines(plan.ipBatch))
   }
-  if (!bad.length) out.push(ok('vxlan peers', `${n} peer(s): neigh, fdb and route entries all in place, none stale`))
+  if (direct) {
+    const plan = await planSync({ ...node, ifaceRoutesOnly: true, blackhole: false }, directRoutes)
+    bad.push(...lines(plan.batch))
+  }
+  const directText = direct ? ` + ${directRoutes.length} direct route(s) (DirectRouting)` : ''
+  if (!bad.length) out.push(ok('vxlan peers', `${n} peer(s)${directText}: neigh, fdb and route entries all in place, none stale`))
   else out.push(fail('vxlan peers', `${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} to fix for ${n} peer(s): ${few(bad.map((l) => (/ del /.test(` ${l}`) ? `extra: ${l}` : `want: ${l}`)))}`, fixCmd))
   return out
 }
