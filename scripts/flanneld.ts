@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
-import { log, errText } from './lib/core/log.ts'
+import { log, errText, debug } from './lib/core/log.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { runJson } from './lib/core/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
@@ -29,6 +29,8 @@ async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) return void process.stdout.write(helpText('flanneld [flags]', SUMMARY, SPEC, 'FLANNELD_'))
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
+  if (f.v < 0) throw new UsageError(`-v=${f.v}: must be 0 or more`)
+  process.env.WEFT_LOG_V = String(f.v) // every part inherits it
   const margin = f['subnet-lease-renew-margin']
   const bad = flanneldValueError(f)
   if (bad) fail(bad)
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
     ...spec,
     livenessMs: liveness * 1000,
     onEvent: (ev) => {
+      debug(`${spec.name}: ${JSON.stringify(ev)}`, ev.event === 'heartbeat' ? 3 : 2)
       health.event(spec.name, ev)
       spec.onEvent?.(ev)
       if (ev.event !== 'heartbeat') readiness()

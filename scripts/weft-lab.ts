@@ -9,6 +9,7 @@ import { runMain, fail } from './lib/core/cli.ts'
 import { errText } from './lib/core/log.ts'
 import { run } from './lib/core/sh.ts'
 import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'
+import { doctorArgs, runDoctor } from './lib/lab/doctor.ts'
 
 const SPEC = {
   nodes: { type: 'int', default: 3, help: 'number of nodes' },
@@ -55,7 +56,7 @@ async function main(): Promise<number> {
   let failed = 0
   try {
     say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}${f['direct-routing'] ? ' (DirectRouting)' : ''}`)
-    await lab.cluster(f.nodes, { pods: () => 0 })
+    await lab.cluster(f.nodes, { pods: () => 0, args: () => ['--healthz-ip=127.0.0.1', '--healthz-port=8081'] })
     say(`flanneld is ready on every node`)
 
     // 3. Pods through the CNI plugin.
@@ -75,6 +76,13 @@ async function main(): Promise<number> {
     //    masqueraded to the node's address outside it. The same over IPv6 for a dual-stack lab.
     failed += await familyChecks(lab, 4)
     if (f.ipv6) failed += await familyChecks(lab, 6)
+
+    // 6. What an operator on a node runs when something looks wrong: the doctor, on node1.
+    const n1 = lab.nodes[0]
+    say(`\nweft-doctor on ${n1.name}:  ip netns exec ${n1.ns} weft-doctor ${doctorArgs(lab, n1).join(' ')}`)
+    const doc = await runDoctor(lab, n1)
+    say(doc.stdout.trimEnd() || doc.stderr.trimEnd())
+    if (doc.code !== 0) failed++
 
     say(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed')
     if (f.keep) {
@@ -138,7 +146,7 @@ async function preflight(dist: string, cniPath: string, nft: boolean): Promise<v
     if ((await run(['bash', '-c', 'command -v "$1"', '_', cmd], { nothrow: true })).code !== 0) missing.push(`${cmd}: apt-get install ${pkg}`)
   }
   for (const p of ['bridge', 'host-local']) if (!existsSync(join(cniPath, p))) missing.push(`${join(cniPath, p)}: apt-get install containernetworking-plugins`)
-  for (const b of ['flannel', 'flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']) if (!existsSync(join(dist, b))) missing.push(`${join(dist, b)}: run npm run build`)
+  for (const b of ['flannel', 'flanneld', 'weft-subnet', 'weft-masq', 'weft-routes', 'weft-doctor']) if (!existsSync(join(dist, b))) missing.push(`${join(dist, b)}: run npm run build`)
   if (missing.length) throw new Error(`the lab cannot start; missing:\n  ${missing.join('\n  ')}\n(npm run lab installs all of it on Debian)`)
 }
 

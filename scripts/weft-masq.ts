@@ -4,7 +4,7 @@
 import type { Family } from './lib/net/cidr.ts'
 import { helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
-import { errText, log, warn } from './lib/core/log.ts'
+import { debug, errText, log, warn } from './lib/core/log.ts'
 import { applyPlan, type Step } from './lib/core/sh.ts'
 import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq/config.ts'
 import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq/iptables-flavour.ts'
@@ -64,7 +64,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, cfg.resyncSeconds * 1000))
     try {
       const diffs = [...reloadSubnetFile(cfg), ...(await engine.check())]
-      if (!diffs.length) continue
+      if (!diffs.length) {
+        debug('resync: every rule in place')
+        continue
+      }
       log(`some rules are missing or changed; re-applying the whole set: ${diffs.join('; ')}`)
       await applyPlan(await engine.plan())
       await engine.applied()

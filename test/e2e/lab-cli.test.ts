@@ -17,6 +17,11 @@ test('weft-lab runs a cluster, prints the table and every check, and removes eve
   assert.match(r.stdout, /^node1 +192\.168\.77\.11 +10\.244\.\d+\.1\/24 +pod1 10\.244\.\d+\.2$/m)
   assert.match(r.stdout, /node1-pod1 +-> ok  node2-pod1/)
   assert.match(r.stdout, /it sees 192\.168\.77\.11 \(masqueraded to node1's address\)/)
+  // The doctor's table for node1, healthy.
+  assert.match(r.stdout, /weft-doctor on node1: +ip netns exec \S+ weft-doctor --etcd-endpoints=/)
+  assert.match(r.stdout, /^routes +ok +1 peer route\(s\) via eth0, all in place/m)
+  assert.match(r.stdout, /^readiness +ok +\/readyz 200/m)
+  assert.match(r.stdout, /\n0 failed, \d+ warnings, \d+ ok\n/)
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
   const id = idOf(r.stdout)
   assert.deepEqual(netnsOf(id), [])

@@ -146,3 +146,18 @@ test('metrics from events: lease expiry, repairs by kind, masquerade repairs, re
     assert.match(t, /^weft_watch_restarts_total 1$/m)
   })
 })
+
+test('log lines: time, program, level word; under journald no time, a syslog priority instead; one line per event', async () => {
+  const { formatLine, underJournald } = await import('../../scripts/lib/core/log.ts')
+  const now = new Date('2026-12-02T14:00:00.000Z')
+  assert.equal(formatLine('info', 'Wrote subnet file', { journal: false, now, program: 'weft-subnet' }), '2026-12-02T14:00:00.000Z weft-subnet Wrote subnet file\n')
+  assert.equal(formatLine('warning', 'etcd unreachable', { journal: false, now, program: 'weft-routes' }), '2026-12-02T14:00:00.000Z weft-routes warning: etcd unreachable\n')
+  assert.equal(formatLine('warning', 'etcd unreachable', { journal: true, program: 'weft-routes' }), '<4>weft-routes warning: etcd unreachable\n')
+  assert.equal(formatLine('error', 'bad\nthing', { journal: true, program: 'flanneld' }), '<3>flanneld error: bad | thing\n')
+  assert.equal(formatLine('debug', 'sync', { journal: true, program: 'flanneld' }), '<7>flanneld sync\n')
+  const st = () => ({ dev: 27, ino: 4242 }) as unknown as import('node:fs').Stats
+  assert.equal(underJournald({ JOURNAL_STREAM: '27:4242' }, st), true)
+  assert.equal(underJournald({ JOURNAL_STREAM: '27:4243' }, st), false, 'stderr redirected elsewhere since')
+  assert.equal(underJournald({}, st), false)
+  assert.equal(underJournald({ JOURNAL_STREAM: 'junk' }, st), false)
+})

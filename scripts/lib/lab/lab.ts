@@ -198,7 +198,7 @@ export class Lab {
     return /FLANNEL_IPV6_SUBNET=(\S+)::1\/(\d+)/.exec(readFileSync(node.subnetFile, 'utf8'))?.slice(1).join('::/')
   }
 
-  private cniConf(node: LabNode): string {
+  cniConf(node: LabNode): string {
     return JSON.stringify({
       cniVersion: '1.0.0',
       name: 'cbr0',

@@ -4,7 +4,7 @@
 // the registry agreed, so anything a resync changes is drift (a route deleted by hand, a flushed
 // fdb), not news from the registry, which the watch applies as it comes.
 import { emit } from '../daemon/events.ts'
-import { log } from '../core/log.ts'
+import { log, debug } from '../core/log.ts'
 
 export interface SyncOutcome {
   /** the batch lines applied (`ip -batch` / `bridge -batch`), '' when nothing changed */
@@ -27,6 +27,7 @@ export function reportSync(o: { full: boolean; repair: boolean; seconds: number;
   const present = ok ? o.desired : Math.max(0, o.desired - added - replaced)
   emit({ event: 'synced', full: o.full, seconds: o.seconds, peers: o.peers, desired: o.desired, present, added, removed, replaced, ok })
   for (const x of o.outcomes) if (x.err) emit({ event: 'error', kind: 'apply', message: x.err })
+  if (!added && !replaced && !removed && ok) debug(`${o.full ? 'full ' : ''}sync: kernel in line with the registry (${o.desired} desired, ${o.peers} peers), ${Math.round(o.seconds * 1000)} ms`)
   if (!o.repair) return
   const lines = o.outcomes.flatMap((x) => x.batch.split('\n').filter(Boolean))
   lines.forEach((line, i) => {

@@ -1,0 +1,123 @@
+// weft-doctor: what is wrong with this node's pod network, and the command that fixes it. Read
+// only. Takes flanneld's flags (same parser, same FLANNELD_* variables), derives the desired
+// state with the parts' own code (config and leases from the registry, subnet.env, the route
+// syncer's plan, the masquerade installer's rule sets) and compares it with the node it runs in
+// (`ip netns exec <node> weft-doctor ...` for a namespace). Works with or without flanneld.
+import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
+import { errText } from './lib/core/log.ts'
+import { selectIface, type ExtIface } from './lib/net/iface.ts'
+import { parseIp } from './lib/net/cidr.ts'
+import { ETCD_FLAGS, etcdArgs, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { backendMtu } from './lib/subnet/mtu.ts'
+import { table, exitCode, fail, type Verdict } from './lib/doctor/report.ts'
+import { readRegistry, readSubnetEnv, checkSubnetEnv, checkLease, type Desired } from './lib/doctor/desired.ts'
+import { checkRoutes, checkMasq } from './lib/doctor/dataplane.ts'
+import { checkProcesses, checkReadyz, checkSysctls, checkConflist, checkMtu } from './lib/doctor/node.ts'
+
+const SPEC = {
+  ...ETCD_FLAGS,
+  iface: { type: 'list', help: 'interface to use (IP or name), as given to flanneld; may be repeated', arg: 'iface' },
+  'iface-regex': { type: 'list', help: 'as given to flanneld', arg: 'regex' },
+  'iface-can-reach': { type: 'string', help: 'as given to flanneld', arg: 'ip' },
+  'public-ip': { type: 'string', help: 'as given to flanneld (default: the interface address)', arg: 'ip' },
+  'public-ipv6': { type: 'string', help: 'as given to flanneld (not checked yet)', arg: 'ip' },
+  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'the subnet.env flanneld writes', arg: 'path' },
+  'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'as given to flanneld: a lease with less time left is not being renewed' },
+  'ip-masq': { type: 'bool', help: 'as given to flanneld: check FLANNEL-POSTRTG' },
+  'ip-masq-fully-random-disable': { type: 'bool', help: 'as given to flanneld' },
+  'iptables-forward-rules': { type: 'bool', default: true, help: 'as given to flanneld: check FLANNEL-FWD' },
+  'iptables-resync': { type: 'int', default: 5, help: 'accepted (flanneld flag)' },
+  'ip-blackhole-route': { type: 'bool', help: 'accepted (flanneld flag)' },
+  'healthz-ip': { type: 'string', default: '0.0.0.0', help: "flanneld's health address: its /readyz is asked", arg: 'ip' },
+  'healthz-port': { type: 'int', default: 0, help: "flanneld's health port (0: do not ask /readyz)" },
+  'part-liveness-timeout': { type: 'int', default: 5, help: 'accepted (flanneld flag)' },
+  v: { type: 'int', default: 0, help: 'accepted (flanneld flag)' },
+  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: "weft-doctor's own: where the runtime reads network configs", arg: 'dir' },
+  'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: "weft-doctor's own: where the runtime finds plugins (colon-separated, like CNI_PATH)", arg: 'dirs' },
+  json: { type: 'bool', help: 'print the checks as JSON (one object: ok, checks[])' },
+  help: { type: 'bool', help: 'show this help' },
+} satisfies FlagSpec
+
+async function main(): Promise<number> {
+  const f = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_' })
+  if (f.help) {
+    process.stdout.write(helpText('weft-doctor [flanneld flags] [--json]', SUMMARY, SPEC, 'FLANNELD_'))
+    return 0
+  }
+  if (f._.length) throw new UsageError(`unexpected argument ${JSON.stringify(f._[0])}`)
+  for (const k of ['public-ip', 'iface-can-reach'] as const) {
+    if (!f[k]) continue
+    try {
+      parseIp(f[k])
+    } catch (e) {
+      throw new UsageError(`--${k}: ${errText(e)}`)
+    }
+  }
+  const margin = f['subnet-lease-renew-margin']
+  if (margin < 1 || margin > 1439) throw new UsageError(`--subnet-lease-renew-margin=${margin}: must be from 1 to 1439 minutes`)
+  if (f['healthz-port'] < 0 || f['healthz-port'] > 65535) throw new UsageError(`--healthz-port=${f['healthz-port']}: not a port`)
+  let etcd
+  try {
+    etcd = etcdFromFlags(f)
+  } catch (e) {
+    throw new UsageError(errText(e))
+  }
+
+  const vs: Verdict[] = []
+  const wantMasq = f['ip-masq'] || f['iptables-forward-rules']
+  // 1. flanneld and its parts, and what flanneld itself says.
+  vs.push(checkProcesses(wantMasq))
+  if (f['healthz-port']) vs.push(await checkReadyz(f['healthz-ip'], f['healthz-port']))
+  // 2. The interface, chosen as flanneld chooses it.
+  let ext: ExtIface | undefined
+  try {
+    ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], canReach: f['iface-can-reach'] || undefined, publicIp: f['public-ip'] || undefined })
+  } catch (e) {
+    vs.push(fail('interface', errText(e), 'give flanneld --iface (and the doctor the same)'))
+  }
+  const publicIp = f['public-ip'] || ext?.ip.text || ''
+  // 3. Desired state: the registry, subnet.env, our lease.
+  const d: Desired = {}
+  const prefix = f['etcd-prefix']
+  vs.push(await readRegistry(etcd, prefix, d))
+  const envProblem = readSubnetEnv(f['subnet-file'], d)
+  if (envProblem) vs.push(envProblem)
+  else vs.push(checkSubnetEnv(f['subnet-file'], d, prefix, publicIp))
+  vs.push(await checkLease(etcd, d, margin))
+  // 4. The kernel against it, with the parts' planning code.
+  if (ext) {
+    const fix = `weft-routes --once --iface=${ext.name} ${etcdArgs(f).join(' ')} --subnet-file=${f['subnet-file']} (what the running syncer does at its next resync)`
+    vs.push(...(await checkRoutes(d, prefix, ext.name, fix)))
+  }
+  vs.push(await checkMasq(d, { ipMasq: f['ip-masq'], forward: f['iptables-forward-rules'], fullyRandomDisabled: f['ip-masq-fully-random-disable'] }))
+  // 5. What pods need from the node.
+  vs.push(checkConflist(f['cni-conf-dir'], f['cni-bin-dir'].split(':').filter(Boolean)))
+  vs.push(...checkSysctls(!!d.cfg?.enableIPv6 && !!d.env?.ipv6Subnet))
+  if (ext) vs.push(await checkMtu({ name: ext.name, mtu: ext.mtu }, d.cfg ? backendMtu(d.cfg.backend, ext.mtu) : undefined, d.env?.mtu))
+  etcd.close()
+
+  if (f.json) process.stdout.write(JSON.stringify({ ok: exitCode(vs) === 0, checks: vs }, null, 2) + '\n')
+  else process.stdout.write(table(vs, Math.max(100, process.stdout.columns ?? 120)))
+  return exitCode(vs)
+}
+
+const SUMMARY = `Checks this node's pod network, read only, and names what is wrong with the command that
+fixes it: flanneld and its parts running; flanneld's /readyz (with --healthz-port); the registry
+reachable and its config; subnet.env against our lease; the lease's time left; peer routes
+(host-gw) or the vxlan device and its neigh/fdb/route entries, missing, wrong or stale, planned
+by the route syncer's own code; FLANNEL-POSTRTG/FLANNEL-FWD (or the nftables tables) complete
+and in order; the CNI config and its plugins; forwarding and br_netfilter sysctls; one MTU from
+the interface to the pods. Give it flanneld's flags. Inside a network namespace:
+ip netns exec <ns> weft-doctor .... Exit 0: healthy; 1: something is wrong; 2: usage error.`
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`weft-doctor: ${e.message}\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`weft-doctor: ${errText(e)}\n`)
+    process.exit(1)
+  },
+)
