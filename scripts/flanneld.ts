@@ -16,11 +16,13 @@ import { serveHealth } from './lib/daemon/healthz.ts'
 import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
+import { KUBE_FLAGS, kubeArgs, kubeSetup } from './lib/registry/kube/flags.ts'
 
 const VERSION = 'v0.1.0-weft'
 
 const SPEC = {
   ...ETCD_FLAGS,
+  ...KUBE_FLAGS,
   iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
   'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
   'iface-can-reach': { type: 'string', help: 'detect the interface to use by the route towards this IP', arg: 'ip' },
@@ -34,14 +36,8 @@ const SPEC = {
   'iptables-forward-rules': { type: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable)' },
-  'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
   'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
-  'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
-  'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
-  'kube-annotation-prefix': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'prefix' },
-  'net-config-path': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'path' },
-  'set-node-network-unavailable': { type: 'bool', default: true, help: 'kube subnet manager only; ignored' },
   vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },
   log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
   'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },
@@ -56,7 +52,9 @@ async function main(): Promise<void> {
   if (f.version) return void process.stderr.write(`${VERSION}\n`)
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) die('Invalid subnet-lease-renew-margin option, out of acceptable range')
-  if (f['kube-subnet-mgr']) die('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
+  // Kubernetes mode: net-conf.json, the credentials and the node name are checked before anything
+  // is written; the parts read them again the same way.
+  const kube = f['kube-subnet-mgr'] ? kubeSetup(f) : undefined
   if (f['public-ip']) parseIp(f['public-ip'], 4)
   if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
@@ -73,7 +71,7 @@ async function main(): Promise<void> {
   // 2. What the previous run wrote, so the masquerade installer can remove rules of an old subnet.
   const prev = readPrevious(f['subnet-file'])
 
-  const etcdFlags = etcdArgs(f)
+  const etcdFlags = kube ? kubeArgs(f) : etcdArgs(f)
   // Every part started from here on (supervised or --dry-run) inherits the etcd password this way.
   Object.assign(process.env, etcdChildEnv(f))
   const subnetFile = `--subnet-file=${f['subnet-file']}`
@@ -91,7 +89,7 @@ async function main(): Promise<void> {
   // The writer has read the config already; read again here, it may be briefly out of reach
   // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.
   const loadConfig = async (signal?: AbortSignal) => {
-    const cfg = await waitForConfig(etcdFromFlags(f), f['etcd-prefix'], signal)
+    const cfg = kube ? kube.netConf : await waitForConfig(etcdFromFlags(f), f['etcd-prefix'], signal)
     if (!cfg) return undefined
     // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
     // reads the same config and programs the peers on it.
@@ -105,6 +103,10 @@ async function main(): Promise<void> {
 
   let ready = false
   const parts: Part[] = []
+  // A part exits 3 on a permanent registry error (401, 403, an untrusted API server): restarting
+  // it would only repeat the refusal, so the daemon stops with that part's message and status 1.
+  let permanent = false
+  const verdict = (code: number | null): 'stop-all' | 'restart' => (code === 3 ? ((permanent = true), 'stop-all') : 'restart')
   let stopping = false
   const stopped = new AbortController()
   const stopAll = async (why: string, code = 0) => {
@@ -148,9 +150,9 @@ async function main(): Promise<void> {
         }
       },
       // flanneld exits 0 when its lease is revoked; the writer does the same, and so do we.
-      onExit: (code) => (code === 0 ? 'stop-all' : 'restart'),
+      onExit: (code) => (code === 0 ? 'stop-all' : verdict(code)),
     },
-    (why) => void stopAll(why),
+    (why) => void stopAll(why, permanent ? 1 : 0),
   )
   parts.push(writer)
   writer.start()
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
       parts.push(masq)
       masq.start()
     }
-    const routes = new Part({ name: 'weft-routes', args: routesArgs }, (why) => void stopAll(why))
+    const routes = new Part({ name: 'weft-routes', args: routesArgs, onExit: verdict }, (why) => void stopAll(why, permanent ? 1 : 0))
     parts.push(routes)
     routes.start()
   }
@@ -219,7 +221,8 @@ function readPrevious(path: string): SubnetEnv | undefined {
 }
 
 const SUMMARY = `
-Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd and writes
+Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd (or, with
+--kube-subnet-mgr, takes its Kubernetes Node's podCIDR and publishes flannel's annotations) and writes
 subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, with --ip-masq /
 --iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes: host-gw
 routes, or vxlan neighbour/fdb/route entries on flannel.<VNI>, which weft-subnet creates).
