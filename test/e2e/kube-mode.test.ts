@@ -112,6 +112,14 @@ test('every watch reset while history is compacted: relist, a Node deleted meanw
   }, 20000)
   assert.match(lab.logOf(n1), /too old \(410 Gone, history compacted\); listing again/)
   await d.call('deleteNode', 'node6')
+
+  // Throttled (429, Retry-After: 1) while reconnecting: the watch waits as told, then resumes.
+  await d.call('fail', 3, 429, 1)
+  await d.call('dropWatches')
+  await d.node('node7', '10.244.7.0/24', { metadata: { annotations: managed('192.168.77.17') } })
+  await waitFor('node7 routed after the 429s', async () => (await routes(n1)).includes('10.244.7.0/24 via 192.168.77.17'), 20000)
+  assert.match(lab.nodes.map((n) => lab.logOf(n)).join(''), /watching Nodes: GET \/api\/v1\/nodes: 429 TooManyRequests .*; resuming from resourceVersion \d+ in 1 s/)
+  await d.call('deleteNode', 'node7')
 })
 
 test('bad credentials: wrong token (401), missing RBAC (403), another CA: one line, exit 1, nothing written', async () => {

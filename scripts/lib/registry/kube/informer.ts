@@ -5,7 +5,7 @@
 // means a fresh list, diffed against the cache so the consumer sees what was added, changed and
 // removed meanwhile; every resyncMs the consumer is called again from the cache.
 import type { KubeClient } from './client.ts'
-import { KubeStatusError } from './client.ts'
+import { KubeStatusError, KubeTransientError } from './client.ts'
 import { PermanentError, TransientError } from '../errors.ts'
 import { log, errText } from '../../core/log.ts'
 
@@ -115,8 +115,10 @@ export class NodeInformer {
           if (e instanceof PermanentError) throw e
           if (e instanceof KubeStatusError && e.code === 410) gone = true
           else {
-            log(`watching Nodes: ${errText(e)}; resuming from resourceVersion ${this.resourceVersion} in ${backoff / 1000} s`)
-            await pause(backoff, signal)
+            // 429: the server's Retry-After, not our backoff.
+            const wait = e instanceof KubeTransientError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoff
+            log(`watching Nodes: ${errText(e)}; resuming from resourceVersion ${this.resourceVersion} in ${wait / 1000} s`)
+            await pause(wait, signal)
             backoff = Math.min(backoff * 2, 30_000)
             continue
           }

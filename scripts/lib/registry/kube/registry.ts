@@ -101,7 +101,7 @@ export class KubeRegistry implements Registry {
     const changed = annotationPatch(node.metadata.annotations ?? {}, attrs, this.o.prefix, log)
     if (!changed) return log(`Node ${this.o.nodeName}: annotations already up to date`)
     await this.patchStatus({ metadata: { annotations: changed } }, 'publishing our annotations', signal)
-    log(`Node ${this.o.nodeName}: annotations set: ${Object.keys(changed).join(', ')}`)
+    log(`Node ${this.o.nodeName}: annotations ${this.o.dryRun ? 'would be set (dry run)' : 'set'}: ${Object.keys(changed).join(', ')}`)
   }
 
   private async patchStatus(body: unknown, what: string, signal: AbortSignal): Promise<void> {
