@@ -191,7 +191,8 @@ export class KubeApiDouble {
       rv = tok.rv
       start = tok.start
     } else {
-      items = pick([...s.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))).map(clone)
+      // No copy needed: the store replaces objects, it never changes one in place.
+      items = pick([...s.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)))
       rv = s.rv
     }
     const fromCache = q.get('resourceVersion') === '0'

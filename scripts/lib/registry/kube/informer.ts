@@ -41,7 +41,7 @@ export class NodeInformer {
           const q = new URLSearchParams({ limit: String(limit) })
           if (cont) q.set('continue', cont)
           const page = await this.client.call('listing Nodes', 'GET', `/api/v1/nodes?${q}`, { signal })
-          for (const n of page.items ?? []) items.push(n)
+          for (const n of page.items ?? []) items.push(trim(n))
           cont = page.metadata?.continue ?? ''
           rv = page.metadata?.resourceVersion ?? ''
         } while (cont)
@@ -92,7 +92,7 @@ export class NodeInformer {
               else throw new TransientError(`watch error: ${ev.object?.message ?? JSON.stringify(ev.object)}`)
               return
             }
-            const n = ev.object as KubeNode
+            const n = trim(ev.object)
             if (n?.metadata?.resourceVersion) this.resourceVersion = n.metadata.resourceVersion
             if (ev.type === 'BOOKMARK') return
             if (ev.type === 'DELETED') {
@@ -132,6 +132,16 @@ export class NodeInformer {
       clearInterval(resync)
     }
   }
+}
+
+/**
+ * Only what a peer needs is cached (client-go's informer transform does the same): a Node's
+ * status (conditions, images, capacity: most of its bytes) would triple the daemon's memory at
+ * 5000 Nodes for nothing.
+ */
+function trim(n: any): KubeNode {
+  const m = n?.metadata ?? {}
+  return { metadata: { name: m.name, resourceVersion: m.resourceVersion, annotations: m.annotations }, spec: n?.spec ? { podCIDR: n.spec.podCIDR, podCIDRs: n.spec.podCIDRs } : undefined }
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
