@@ -16,7 +16,9 @@ import { serveHealth } from './lib/daemon/healthz.ts'
 import { ETCD_FLAGS, etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
-import { KUBE_FLAGS, kubeArgs, kubeSetup } from './lib/registry/kube/flags.ts'
+import { KUBE_FLAGS, kubeArgs, kubeSetup, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { ann } from './lib/registry/kube/node.ts'
+import { PermanentError } from './lib/registry/registry.ts'
 
 const VERSION = 'v0.1.0-weft'
 
@@ -55,6 +57,8 @@ async function main(): Promise<void> {
   // Kubernetes mode: net-conf.json, the credentials and the node name are checked before anything
   // is written; the parts read them again the same way.
   const kube = f['kube-subnet-mgr'] ? kubeSetup(f) : undefined
+  // flanneld: our Node's node-public-ip(v6) annotations replace --public-ip(v6) (main.go).
+  if (kube && !f['dry-run']) Object.assign(f, await nodePublicIps(f))
   if (f['public-ip']) parseIp(f['public-ip'], 4)
   if (f['public-ipv6']) parseIp(f['public-ipv6'], 6)
   if (f['iface-can-reach']) parseIp(f['iface-can-reach'])
@@ -202,6 +206,32 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   const cfg = (await o.loadConfig())!
   if (o.masq) show('weft-masq', [...o.masqArgs(cfg), ...given])
   show('weft-routes', [...o.routesArgs, ...given])
+}
+
+/** --public-ip / --public-ipv6 from our Node's node-public-ip annotations, when set and valid. */
+async function nodePublicIps(f: Parameters<typeof kubeRegistryFromFlags>[0] & { 'public-ip': string; 'public-ipv6': string }): Promise<{ 'public-ip': string; 'public-ipv6': string }> {
+  const reg = await kubeRegistryFromFlags(f)
+  try {
+    const node = await reg.ourNode()
+    const a = ann(reg.o.prefix)
+    const out = { 'public-ip': f['public-ip'], 'public-ipv6': f['public-ipv6'] }
+    for (const [key, flag, fam] of [[a.nodeIp, 'public-ip', 4], [a.nodeIp6, 'public-ipv6', 6]] as const) {
+      const v = node?.metadata.annotations?.[key]
+      if (!v) continue
+      try {
+        out[flag] = parseIp(v, fam).text
+        log(`Using ${out[flag]} from node annotation ${key} as --${flag}`)
+      } catch {
+        log(`warning: ignoring node annotation ${key}=${JSON.stringify(v.slice(0, 60))}: not an IPv${fam} address`)
+      }
+    }
+    return out
+  } catch (e) {
+    if (e instanceof PermanentError) die(errText(e))
+    throw e
+  } finally {
+    reg.close()
+  }
 }
 
 /** The interface's first usable global IPv6 address (permanent before dynamic; deprecated and tentative skipped), or ''. */

@@ -1,14 +1,14 @@
 // flanneld --kube-subnet-mgr end to end: 3 nodes in namespaces on the lab's underlay, the
 // Kubernetes API test double in the switch namespace, host-gw. subnet.env byte for byte, flannel's
 // annotations and condition, routes both ways, pods through dist/flannel, a node found through its
-// pod, a Node without podCIDR that gets one, Nodes added/deleted, hostile Nodes, every watch
+// pod, node-public-ip, a Node without podCIDR that gets one, Nodes added/deleted, hostile Nodes, every watch
 // reset with history compacted, bad credentials, SIGTERM.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync, readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { Scope, waitFor, dist, root } from '../helpers/scope.ts'
+import { Scope, waitFor, dist, root, inNs } from '../helpers/scope.ts'
 import { startKubeDouble, makeCa, makeLeaf, type KubeDouble } from '../helpers/kube-double-client.ts'
 import { Lab, type LabNode } from '../../scripts/lib/lab/lab.ts'
 
@@ -41,7 +41,9 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
   const [n1, n2, n3] = lab.nodes
   await d.node('node1', '10.244.1.0/24')
   await d.node('node2', '10.244.2.0/24')
-  await d.node('node3') // no podCIDR yet
+  // node3: no podCIDR yet, and its address for peers given by the node-public-ip annotation.
+  await d.node('node3', undefined, { metadata: { annotations: { [`${P}node-public-ip`]: '192.168.77.113' } } })
+  inNs(n3.ns, ['ip', 'addr', 'add', '192.168.77.113/24', 'dev', 'eth0'])
   await d.call('addPod', 'kube-flannel', 'kube-flannel-ds-x2', 'node2')
   startKubeFlanneld(n1, { NODE_NAME: 'node1' })
   startKubeFlanneld(n2, { POD_NAME: 'kube-flannel-ds-x2', POD_NAMESPACE: 'kube-flannel' })
@@ -57,6 +59,8 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
   assert.equal(existsSync(n3.subnetFile), false)
   await d.call('updateNode', 'node3', { spec: { podCIDR: '10.244.3.0/24', podCIDRs: ['10.244.3.0/24'] } })
   await lab.waitReady(n3)
+  assert.match(lab.logOf(n3), /Using 192\.168\.77\.113 from node annotation flannel\.alpha\.coreos\.com\/node-public-ip as --public-ip/)
+  assert.equal((await d.call<any>('getNode', 'node3')).metadata.annotations[`${P}public-ip`], '192.168.77.113')
 
   const node1 = await d.call<any>('getNode', 'node1')
   assert.deepEqual(node1.metadata.annotations, managed('192.168.77.11'))
@@ -66,8 +70,8 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
   assert.equal(cond.message, 'Flannel is running on this node')
 
   await waitFor('routes both ways', async () => (await routes(n1)).length === 2 && (await routes(n3)).length === 2, 20000).catch((e) => Promise.reject(new Error(`${e.message}\n--- node1 log ---\n${lab.logOf(n1)}`)))
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.13'])
-  assert.deepEqual(await routes(n2), ['10.244.1.0/24 via 192.168.77.11', '10.244.3.0/24 via 192.168.77.13'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
+  assert.deepEqual(await routes(n2), ['10.244.1.0/24 via 192.168.77.11', '10.244.3.0/24 via 192.168.77.113'])
   assert.deepEqual(await routes(n3), ['10.244.1.0/24 via 192.168.77.11', '10.244.2.0/24 via 192.168.77.12'])
 
   const p1 = await lab.addPod(n1)
@@ -91,7 +95,7 @@ test('a Node added then deleted gets, then loses, its route; hostile Nodes never
     const log = lab.logOf(n1)
     return log.includes('node/evil-all/subnets/0.0.0.0-0: subnet 0.0.0.0/0 would cover every address') && log.includes('outside the network') && log.includes('is not a plain IPv4 address') && log.includes('node/evil-bare/subnets/10.244.53.0-24: PublicIP null')
   }, 15000)
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.13'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
   assert.equal(existsSync('/tmp/weft-pwned'), false)
   for (const n of ['evil-all', 'evil-out', 'evil-shell', 'evil-bare']) await d.call('deleteNode', n)
 })
@@ -155,7 +159,7 @@ test('SIGTERM: exit 0, routes, annotations and condition stay', async () => {
   const code = new Promise((r) => p.once('exit', (c) => r(c)))
   p.kill('SIGTERM')
   assert.equal(await code, 0)
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.13'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
   const node1 = await d.call<any>('getNode', 'node1')
   assert.equal(node1.metadata.annotations[`${P}kube-subnet-manager`], 'true')
   assert.equal(node1.status.conditions[0].reason, 'FlannelIsUp')
