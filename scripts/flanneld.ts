@@ -11,6 +11,7 @@ import { log, errText, debug } from './lib/core/log.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { runJson } from './lib/core/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
+import { parseIp } from './lib/net/cidr.ts'
 import { Part, bundlePath, type PartSpec } from './lib/daemon/supervise.ts'
 import { serveHealth } from './lib/daemon/healthz.ts'
 import { NodeHealth } from './lib/daemon/node-health.ts'
@@ -20,6 +21,9 @@ import { FLANNELD_SPEC, flanneldValueError } from './lib/daemon/flanneld-flags.t
 import { etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
+import { KUBE_FLAGS, kubeArgs, kubeSetup, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { ann } from './lib/registry/kube/node.ts'
+import { PermanentError } from './lib/registry/registry.ts'
 
 const VERSION = 'v0.1.0-weft'
 
@@ -32,10 +36,14 @@ async function main(): Promise<void> {
   if (f.v < 0) throw new UsageError(`-v=${f.v}: must be 0 or more`)
   process.env.WEFT_LOG_V = String(f.v) // every part inherits it
   const margin = f['subnet-lease-renew-margin']
+  const liveness = f['part-liveness-timeout']
+  // Kubernetes mode: net-conf.json, the credentials and the node name are checked before anything
+  // is written; the parts read them again the same way.
+  const kube = f['kube-subnet-mgr'] ? kubeSetup(f) : undefined
+  // flanneld: our Node's node-public-ip(v6) annotations replace --public-ip(v6) (main.go).
+  if (kube && !f['dry-run']) Object.assign(f, await nodePublicIps(f))
   const bad = flanneldValueError(f)
   if (bad) fail(bad)
-  if (f['kube-subnet-mgr']) fail('--kube-subnet-mgr is not supported by weft yet: use the etcd registry (see README)')
-  const liveness = f['part-liveness-timeout']
 
   // 1. The external interface and the address other nodes reach us on.
   const ext = await selectIface({ iface: f.iface, ifaceRegex: f['iface-regex'], canReach: f['iface-can-reach'] || undefined, publicIp: f['public-ip'] || undefined })
@@ -49,7 +57,7 @@ async function main(): Promise<void> {
   // 2. What the previous run wrote, so the masquerade installer can remove rules of an old subnet.
   const prev = readPrevious(f['subnet-file'])
 
-  const etcdFlags = etcdArgs(f)
+  const etcdFlags = kube ? kubeArgs(f) : etcdArgs(f)
   // Every part started from here on (supervised or --dry-run) inherits the etcd password this way.
   Object.assign(process.env, etcdChildEnv(f))
   const subnetFile = `--subnet-file=${f['subnet-file']}`
@@ -67,7 +75,7 @@ async function main(): Promise<void> {
   // The writer has read the config already; read again here, it may be briefly out of reach
   // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.
   const loadConfig = async (signal?: AbortSignal) => {
-    const cfg = await waitForConfig(etcdFromFlags(f), f['etcd-prefix'], signal)
+    const cfg = kube ? kube.netConf : await waitForConfig(etcdFromFlags(f), f['etcd-prefix'], signal)
     if (!cfg) return undefined
     // vxlan: weft-subnet has already made flannel.<VNI> (its MAC is in our lease); weft-routes
     // reads the same config and programs the peers on it.
@@ -107,6 +115,11 @@ async function main(): Promise<void> {
       readiness()
     },
   })
+
+  // A part exits 3 on a permanent registry error (401, 403, an untrusted API server): restarting
+  // it would only repeat the refusal, so the daemon stops with that part's message and status 1.
+  let permanent = false
+  const verdict = (code: number | null): 'stop-all' | 'restart' => (code === 3 ? ((permanent = true), 'stop-all') : 'restart')
   let stopping = false
   const stopped = new AbortController()
   const stopAll = async (why: string, code = 0) => {
@@ -146,9 +159,9 @@ async function main(): Promise<void> {
         }
       },
       // flanneld exits 0 when its lease is revoked; the writer does the same, and so do we.
-      onExit: (code) => (code === 0 ? 'stop-all' : 'restart'),
+      onExit: (code) => (code === 0 ? 'stop-all' : verdict(code)),
     }),
-    (why) => void stopAll(why),
+    (why) => void stopAll(why, permanent ? 1 : 0),
   )
   parts.push(writer)
   writer.start()
@@ -163,7 +176,7 @@ async function main(): Promise<void> {
       parts.push(masq)
       masq.start()
     }
-    const routes = new Part(watched({ name: 'weft-routes', args: routesArgs }), (why) => void stopAll(why))
+    const routes = new Part(watched({ name: 'weft-routes', args: routesArgs, onExit: verdict }), (why) => void stopAll(why, permanent ? 1 : 0))
     parts.push(routes)
     routes.start()
   }
@@ -199,6 +212,32 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   show('weft-routes', [...o.routesArgs, ...given])
 }
 
+/** --public-ip / --public-ipv6 from our Node's node-public-ip annotations, when set and valid. */
+async function nodePublicIps(f: Parameters<typeof kubeRegistryFromFlags>[0] & { 'public-ip': string; 'public-ipv6': string }): Promise<{ 'public-ip': string; 'public-ipv6': string }> {
+  const reg = await kubeRegistryFromFlags(f)
+  try {
+    const node = await reg.ourNode()
+    const a = ann(reg.o.prefix)
+    const out = { 'public-ip': f['public-ip'], 'public-ipv6': f['public-ipv6'] }
+    for (const [key, flag, fam] of [[a.nodeIp, 'public-ip', 4], [a.nodeIp6, 'public-ipv6', 6]] as const) {
+      const v = node?.metadata.annotations?.[key]
+      if (!v) continue
+      try {
+        out[flag] = parseIp(v, fam).text
+        log(`Using ${out[flag]} from node annotation ${key} as --${flag}`)
+      } catch {
+        log(`warning: ignoring node annotation ${key}=${JSON.stringify(v.slice(0, 60))}: not an IPv${fam} address`)
+      }
+    }
+    return out
+  } catch (e) {
+    if (e instanceof PermanentError) fail(errText(e))
+    throw e
+  } finally {
+    reg.close()
+  }
+}
+
 /** The interface's first usable global IPv6 address (permanent before dynamic; deprecated and tentative skipped), or ''. */
 async function globalIpv6(ifname: string): Promise<string> {
   type A = { local?: string; scope?: string; dynamic?: boolean; deprecated?: boolean; tentative?: boolean; dadfailed?: boolean }
@@ -216,7 +255,8 @@ function readPrevious(path: string): SubnetEnv | undefined {
 }
 
 const SUMMARY = `
-Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd and writes
+Runs weft's node daemon with flanneld's flags: acquires this node's subnet lease in etcd (or, with
+--kube-subnet-mgr, takes its Kubernetes Node's podCIDR and publishes flannel's annotations) and writes
 subnet.env (weft-subnet), installs the masquerade and forward rules (weft-masq, with --ip-masq /
 --iptables-forward-rules), and keeps routes to every other node's subnet (weft-routes: host-gw
 routes, or vxlan neighbour/fdb/route entries on flannel.<VNI>, which weft-subnet creates).

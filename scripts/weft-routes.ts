@@ -5,17 +5,19 @@
 import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
-import { runMain, fail } from './lib/core/cli.ts'
+import { runMain, fail, FatalError } from './lib/core/cli.ts'
 import { log, warn, errText } from './lib/core/log.ts'
 import { parseCidr, type Cidr } from './lib/net/cidr.ts'
 import { ifaceNameProblem } from './lib/net/iface.ts'
 import { parseSubnetEnv } from './lib/formats/subnet-env.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
-import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
+import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
+import { KUBE_FLAGS, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { PermanentError, type PeerSource, type Registry } from './lib/registry/registry.ts'
 import { showPlan } from './lib/core/sh.ts'
 import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes, readIfaceNets } from './lib/routes/kernel.ts'
-import { PeerRegistry, sleep } from './lib/registry/etcd/peers.ts'
+import { sleep } from './lib/registry/etcd/peers.ts'
 import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/routes/hostgw/sync.ts'
 import { readLink } from './lib/subnet/vxlan-device.ts'
 import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './lib/routes/vxlan/sync.ts'
@@ -27,6 +29,7 @@ import { reportSync, type SyncOutcome } from './lib/routes/sync-report.ts'
 
 const spec = {
   ...ETCD_FLAGS,
+  ...KUBE_FLAGS,
   iface: { type: 'string', help: 'external interface the peer routes go through (required)', arg: 'name' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'file holding our subnet and the cluster network', arg: 'path' },
   subnet: { type: 'string', help: 'our own subnet (overrides FLANNEL_SUBNET of --subnet-file)', arg: 'cidr' },
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   startHeartbeat()
   const iface = checkIfaceName(f.iface)
   const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
-  const client = etcdFromFlags(f)
+  const reg = await openRegistry(f)
   const stop = new AbortController()
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
@@ -68,15 +71,15 @@ async function main(): Promise<void> {
   // Everything a sync needs, read at once: the network config and the leases (sent first, so
   // etcd works while zx loads), then the interface's addresses and, used by the first sync if
   // still fresh, the kernel's IPv4 routes.
-  const registry = new PeerRegistry(client, f['etcd-prefix'])
-  const etcdRead = Promise.all([waitForConfig(client, f['etcd-prefix'], stop.signal, { unreachable: false }).then((c) => c ?? process.exit(0)), everySecond(() => registry.relist(), stop.signal)])
+  const registry = reg.peers()
+  const etcdRead = Promise.all([reg.config(stop.signal).then((c) => c ?? process.exit(0)), everySecond(() => registry.relist(), stop.signal)])
   const start = await readIfaceAndRoutes(iface)
   if (!start.addrs) fail(`--iface ${iface}: no such interface`)
   // The first sync's ip, forked now (small heap, cheap fork) rather than after planning.
   const prepared = f['dry-run'] ? undefined : prepareBatch()
   const readAt = Date.now()
   const [cfg] = await etcdRead
-  const node = { ...nodeView(f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'], ifaceNets: start.nets }
+  const node = { ...nodeView(reg.kind, f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'], ifaceNets: start.nets }
   if (cfg.backend.type === 'vxlan') {
     if (prepared) await applyBatch('', prepared) // host-gw's, not needed: let it exit
     return await vxlanMain(f, node, registry, stop.signal)
@@ -93,12 +96,12 @@ async function main(): Promise<void> {
   const routes = new RouteSyncer(node, prepared)
   if (f.once) {
     const ok = await routes.sync(desired.compute(registry.leases).routes, true, undefined, kernel)
-    client.close()
+    reg.close()
     process.exitCode = ok ? 0 : 1
     return
   }
 
-  log(`watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  log(`watching ${registry.describe()}; full resync every ${f.resync} s`)
   let listed = true // the first full sync uses the snapshot just read
   const sync = new Coalescer(async (full) => {
     // When etcd is down, the registry says so once; the kernel is still repaired below.
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
  * the host-gw backend does (a peer's direct route goes when it leaves). Without it, routes on the
  * external interface are never touched, as in flannel.
  */
-async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerRegistry, signal: AbortSignal): Promise<void> {
+async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerSource, signal: AbortSignal): Promise<void> {
   if (!node.networks.some((n) => n.family === 4)) fail('vxlan: IPv6-only networks are not supported by weft-routes yet')
   const backend = node.cfg.backend as VxlanBackend
   const { dev, vni } = vxlanDev(backend)
@@ -165,7 +168,7 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
     process.exitCode = (await syncAll()) ? 0 : 1
     return process.exit()
   }
-  log(`vxlan ${dev}${direct ? ' (DirectRouting)' : ''}: watching ${registry.subnetsPrefix} from revision ${registry.revision + 1}; full resync every ${f.resync} s`)
+  log(`vxlan ${dev}${direct ? ' (DirectRouting)' : ''}: watching ${registry.describe()}; full resync every ${f.resync} s`)
   let listed = true
   const sync = new Coalescer(async (full) => {
     if (full && !listed) await registry.relist().catch(() => {})
@@ -236,7 +239,7 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
 }
 
 /** Peer leases known to the registry (every lease but our own). */
-function peerCount(registry: PeerRegistry): number {
+function peerCount(registry: PeerSource): number {
   return Math.max(0, registry.leases.size - 1)
 }
 
@@ -245,25 +248,26 @@ async function everySecond<T>(fn: () => Promise<T>, signal: AbortSignal): Promis
   for (;;) {
     try {
       return await fn()
-    } catch {
+    } catch (e) {
+      if (e instanceof PermanentError) throw e
       // PeerRegistry has said that etcd is unreachable (once, then every 30 s).
       await sleep(1000, signal)
     }
   }
 }
 
-/** The node as the sync sees it; the config from etcd must agree with our subnet file. */
-function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Local, localIps: string[]): NodeView {
+/** The node as the sync sees it; the config from the registry must agree with our subnet file. */
+function nodeView(kind: Registry['kind'], prefix: string, iface: string, cfg: NetworkConfig, local: Local, localIps: string[]): NodeView {
   const networks: Cidr[] = []
   const own: Cidr[] = []
   if (cfg.enableIPv4 && cfg.network) {
-    if (local.network && local.network.text !== cfg.network.text) fail(`the network in etcd (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
+    if (local.network && local.network.text !== cfg.network.text) fail(`the network in ${where(kind)} (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
     if (!local.subnet) fail('no IPv4 subnet of our own (FLANNEL_SUBNET or --subnet)')
     networks.push(cfg.network)
     own.push(local.subnet)
   }
   if (cfg.enableIPv6 && cfg.ipv6Network) {
-    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) fail(`the IPv6 network in etcd (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
+    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) fail(`the IPv6 network in ${where(kind)} (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
     if (local.ipv6Subnet) {
       networks.push(cfg.ipv6Network)
       own.push(local.ipv6Subnet)
@@ -274,4 +278,17 @@ function nodeView(prefix: string, iface: string, cfg: NetworkConfig, local: Loca
   return { prefix, iface, cfg, networks, own, localIps }
 }
 
-runMain('weft-routes', main)
+const where = (kind: Registry['kind']) => (kind === 'etcd' ? 'etcd' : 'net-conf.json')
+
+/** etcd, or with --kube-subnet-mgr the Kubernetes Nodes; bad settings are usage errors. */
+async function openRegistry(f: ReturnType<typeof parseFlags<typeof spec>>): Promise<Registry> {
+  if (f['kube-subnet-mgr']) return await kubeRegistryFromFlags(f)
+  return new EtcdRegistry(etcdFromFlags(f), f['etcd-prefix'], { log, quietUnreachable: true })
+}
+
+// Exit 3: a permanent registry error; flanneld stops instead of restarting us into it.
+runMain('weft-routes', () =>
+  main().catch((e) => {
+    throw e instanceof PermanentError ? new FatalError(errText(e), 3) : e
+  }),
+)

@@ -2,17 +2,18 @@
 // layout, or a static flag), writes subnet.env for the CNI plugin, prints one JSON line on stdout
 // after the write (the supervisor waits for it), then keeps the lease renewed until stopped.
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
-import { runMain, fail } from './lib/core/cli.ts'
+import { runMain, fail, FatalError } from './lib/core/cli.ts'
 import { log, errText } from './lib/core/log.ts'
 import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/net/cidr.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
-import { EtcdClient, UnreachableError } from './lib/registry/etcd/client.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import type { VxlanBackend } from './lib/formats/backend.ts'
-import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
-import { acquireLease, LEASE_TTL } from './lib/registry/etcd/lease-acquire.ts'
-import { keepLease, CHECK_MS } from './lib/subnet/renew.ts'
-import { DryRunRegistry } from './lib/subnet/dry-run.ts'
+import { LEASE_TTL } from './lib/registry/etcd/lease-acquire.ts'
+import { CHECK_MS } from './lib/subnet/renew.ts'
+import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
+import { PermanentError, type Registry } from './lib/registry/registry.ts'
+import { KUBE_FLAGS, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { KubeRegistry } from './lib/registry/kube/registry.ts'
 import { writeFileAtomic, previousSubnet } from './lib/formats/subnet-file.ts'
 import { backendMtu, externalInterface } from './lib/subnet/mtu.ts'
 import { formatSubnetEnv } from './lib/formats/subnet-env.ts'
@@ -22,6 +23,7 @@ import { emit, startHeartbeat } from './lib/daemon/events.ts'
 
 const SPEC = {
   ...ETCD_FLAGS,
+  ...KUBE_FLAGS,
   'public-ip': { type: 'string', help: "IP accessible by other nodes for inter-host communication (required with etcd)", arg: 'ip' },
   'public-ipv6': { type: 'string', help: 'IPv6 address accessible by other nodes (required with EnableIPv6)', arg: 'ip' },
   iface: { type: 'string', help: 'external interface (name or address); its MTU sets FLANNEL_MTU', arg: 'name' },
@@ -52,34 +54,35 @@ async function main(): Promise<void> {
 
   const publicIp = mustIp('--public-ip', f['public-ip'], true)!
   const ifMtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
-  const etcd = etcdFromFlags(f)
-  const prefix = f['etcd-prefix']
-  const cfg = await waitForConfig(etcd, prefix, stop.signal)
+  const registry = await openRegistry(f)
+  const cfg = await registry.config(stop.signal)
   if (!cfg) process.exit(0) // SIGTERM while waiting
   const publicIpv6 = cfg.enableIPv6 ? ipv6Public(f['public-ipv6'], cfg) : undefined
   const mtu = backendMtu(cfg.backend, ifMtu)
+  // Kubernetes: our Node's backend-data annotation holds the MAC a restart must keep (flannel#1795).
+  const macs = cfg.backend.type === 'vxlan' && registry instanceof KubeRegistry ? await registry.vtepMacs(stop.signal) : {}
   // vxlan: the device comes first, as in flannel's RegisterNetwork: its MAC is the lease's VtepMAC.
-  const vxlan = cfg.backend.type === 'vxlan' && f['vxlan-device'] ? await vxlanDevice(f, publicIp, cfg) : undefined
+  const vxlan = cfg.backend.type === 'vxlan' && f['vxlan-device'] ? await vxlanDevice(f, publicIp, cfg, macs.v4) : undefined
   // Dual stack: flannel-v6.<VNI> beside it, sending from our PublicIPv6; its MAC goes in BackendV6Data.
-  const vxlan6 = vxlan && publicIpv6 ? await vxlanDevice(f, publicIpv6, cfg) : undefined
+  const vxlan6 = vxlan && publicIpv6 ? await vxlanDevice(f, publicIpv6, cfg, macs.v6) : undefined
 
-  const lease = await untilReachable('acquiring a lease', () =>
-    acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
-      prefix,
+  let lease
+  try {
+    lease = await registry.acquire(
       cfg,
-      attrs: {
+      {
         publicIp,
         publicIpv6,
         backendType: cfg.backend.type,
         backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']),
         backendV6Data: vxlan6 ? { VNI: vxlan6.spec.vni, VtepMAC: vxlan6.mac } : undefined,
       },
-      previous: previousSubnet(f['subnet-file']),
-      previousV6: cfg.enableIPv6 ? previousSubnet(f['subnet-file'], 6) : undefined,
-      ttl: f['subnet-lease-ttl'],
-      log,
-    }),
-  )
+      stop.signal,
+    )
+  } catch (e) {
+    if (stop.signal.aborted) process.exit(0)
+    throw e
+  }
   if (vxlan) await configureDevice(vxlan.spec.name, lease.subnet, cfg.network!, f['dry-run'])
   if (vxlan6 && lease.ipv6Subnet) await configureDevice(vxlan6.spec.name, lease.ipv6Subnet, cfg.ipv6Network!, f['dry-run'])
   const v6 = lease.ipv6Subnet ? { ipv6Network: cfg.ipv6Network, ipv6Subnet: lease.ipv6Subnet } : {}
@@ -97,13 +100,33 @@ async function main(): Promise<void> {
     keepDevices(kept, { intervalMs: f['device-check-interval'] * 1000, signal: stop.signal, log })
   }
 
-  const onExpiry = (t: number) => emit({ event: 'lease', expiry: Math.round(t / 1000) })
-  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000, onExpiry })
+  const why = await registry.keep(lease, stop.signal)
   if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
   process.exit(0)
 }
 
 type F = ReturnType<typeof parseFlags<typeof SPEC>>
+
+/** etcd (flannel's layout) or, with --kube-subnet-mgr, our Kubernetes Node; bad settings exit 2. */
+async function openRegistry(f: F): Promise<Registry> {
+  if (f['kube-subnet-mgr']) {
+    try {
+      return await kubeRegistryFromFlags(f, { dryRun: f['dry-run'] })
+    } catch (e) {
+      throw e
+    }
+  }
+  return new EtcdRegistry(etcdFromFlags(f), f['etcd-prefix'], {
+    log,
+    dryRun: f['dry-run'],
+    previous: () => previousSubnet(f['subnet-file']),
+    previousV6: () => previousSubnet(f['subnet-file'], 6),
+    ttl: f['subnet-lease-ttl'],
+    marginMs: f['subnet-lease-renew-margin'] * 60_000,
+    checkMs: f['lease-check-interval'] * 1000,
+    onExpiry: (t: number) => emit({ event: 'lease', expiry: Math.round(t / 1000) }),
+  })
+}
 
 function parseArgs(): F {
   const f: F = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
@@ -149,7 +172,7 @@ async function staticMode(f: F): Promise<void> {
  * vxlan: ensure flannel.<VNI> (publicIp IPv4) or flannel-v6.<VNI> (IPv6) on the external interface;
  * its MAC is published in the lease (BackendData, BackendV6Data).
  */
-async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ spec: VxlanSpec; mac: string }> {
+async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig, wantMac?: string): Promise<{ spec: VxlanSpec; mac: string }> {
   if (f['backend-data']) fail('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
   const ext = await externalInterface(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
   let spec: VxlanSpec
@@ -158,22 +181,9 @@ async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig): Promise<{ sp
   } catch (e) {
     fail(errText(e))
   }
-  const mac = await ensureDevice(spec, f['dry-run'], log)
+  const mac = await ensureDevice(spec, f['dry-run'], log, wantMac)
   log(`vxlan device ${spec.name}: VNI ${spec.vni}, port ${spec.port}, MTU ${spec.mtu}, MAC ${mac}, on ${spec.dev} (${spec.local})`)
   return { spec, mac }
-}
-
-/** Retry fn every second while etcd is unreachable; any other error is fatal (as in flannel). */
-async function untilReachable<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  for (let n = 0; ; n++) {
-    try {
-      return await fn()
-    } catch (e) {
-      if (!(e instanceof UnreachableError)) throw e
-      if (n % 30 === 0) log(`waiting for etcd while ${what}: ${errText(e)}; retrying every second`)
-      await new Promise((r) => setTimeout(r, 1000))
-    }
-  }
 }
 
 function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip; ipv6Network?: Cidr; ipv6Subnet?: Cidr; publicIpv6?: Ip }): void {
@@ -238,4 +248,10 @@ function mustCidr(name: string, s: string): Cidr {
   }
 }
 
-runMain('weft-subnet', main)
+// Exit 3: a permanent registry error (refused credentials or rights, an untrusted server):
+// flanneld stops instead of restarting the part into the same refusal.
+runMain('weft-subnet', () =>
+  main().catch((e) => {
+    throw e instanceof PermanentError ? new FatalError(errText(e), 3) : e
+  }),
+)

@@ -1,6 +1,7 @@
 // flanneld on its own, in a throwaway namespace: bad flags and health before readiness.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFileSync, existsSync } from 'node:fs'
 import { Scope, inNs, dist, waitFor } from '../helpers/scope.ts'
 
 const scope = new Scope()
@@ -46,10 +47,23 @@ test('/healthz is 200 and /readyz 503 while etcd is unreachable; SIGTERM exits 0
   assert.equal(code, 0)
 })
 
-test('flanneld flags weft does not support yet are named in a clear error, not "not defined"', () => {
-  const k = inNs(scope.ns('fd'), [process.execPath, dist('flanneld'), '--kube-subnet-mgr'])
-  assert.equal(k.code, 1)
-  assert.match(k.stderr, /--kube-subnet-mgr is not supported by weft yet/)
+test('flanneld --kube-subnet-mgr without net-conf or credentials, or with a kubeconfig it cannot read: one usage line, exit 2', () => {
+  const ns = scope.ns('fd')
+  const tmp = scope.tmp()
+  const env = { PATH: process.env.PATH }
+  const kube = (...a: string[]) => inNs(ns, [process.execPath, dist('flanneld'), '--kube-subnet-mgr', `--subnet-file=${tmp}/subnet.env`, ...a], { env })
+  let k = kube('--net-config-path=/nonexistent/net-conf.json')
+  assert.equal(k.code, 2)
+  assert.match(k.stderr, /failed to read net conf \/nonexistent\/net-conf\.json/)
+  writeFileSync(`${tmp}/net-conf.json`, '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}')
+  k = kube(`--net-config-path=${tmp}/net-conf.json`)
+  assert.equal(k.code, 2)
+  assert.match(k.stderr, /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined/)
+  writeFileSync(`${tmp}/kubeconfig`, 'current-context: c\ncontexts:\n- name: c\n  context: {cluster: x}\n')
+  k = kube(`--net-config-path=${tmp}/net-conf.json`, `--kubeconfig-file=${tmp}/kubeconfig`)
+  assert.equal(k.code, 2)
+  assert.match(k.stderr, /kubeconfig .*unsupported YAML/)
+  assert.equal(existsSync(`${tmp}/subnet.env`), false)
 })
 
 test('--iface-can-reach picks the interface of the route towards that address', async () => {

@@ -53,6 +53,8 @@ export class KubeApiDouble {
   bookmarkMs = 5000
   private throttle = { n: 0, retryAfter: 1, code: 429 }
   private watches = new Set<ServerResponse>()
+  /** while set, new watches wait (an apiserver restarting): released by hold(false) */
+  private held?: (() => void)[]
   private snapshots = new Map<number, Obj[]>()
   requests: string[] = []
   server?: Server
@@ -73,6 +75,14 @@ export class KubeApiDouble {
     for (const w of this.watches) w.end()
     this.watches.clear()
     return n
+  }
+
+  /** Hold new watch requests (true), or answer the held ones now (false). */
+  hold(on: boolean): void {
+    if (on) return void (this.held ??= [])
+    const queued = this.held ?? []
+    this.held = undefined
+    for (const go of queued) go()
   }
 
   compact(): void {
@@ -125,6 +135,7 @@ export class KubeApiDouble {
       case 'list':
         return this.list(r.query, res)
       case 'watch':
+        if (this.held) return void this.held.push(() => this.watch(r.query, res))
         return this.watch(r.query, res)
       case 'create': {
         const n = JSON.parse(body)
@@ -180,7 +191,8 @@ export class KubeApiDouble {
       rv = tok.rv
       start = tok.start
     } else {
-      items = pick([...s.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))).map(clone)
+      // No copy needed: the store replaces objects, it never changes one in place.
+      items = pick([...s.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)))
       rv = s.rv
     }
     const fromCache = q.get('resourceVersion') === '0'
@@ -321,6 +333,7 @@ async function main(): Promise<void> {
     removeToken: (token: string) => d.tokens.delete(token),
     compact: () => d.compact(),
     dropWatches: () => d.dropWatches(),
+    hold: (on: boolean) => d.hold(on),
     fail: (n: number, code: number, retryAfter: number) => d.fail(n, code, retryAfter),
     requests: () => d.requests.splice(0),
     rv: () => d.store.rv,

@@ -3,10 +3,12 @@
 // misspelt flag fails the install instead of the boot.
 import { parseFlags, type Flags } from '../core/flags.ts'
 import { ETCD_FLAGS } from '../registry/etcd/flags.ts'
+import { KUBE_FLAGS } from '../registry/kube/flags.ts'
 import { parseIp } from '../net/cidr.ts'
 
 export const FLANNELD_SPEC = {
   ...ETCD_FLAGS,
+  ...KUBE_FLAGS,
   iface: { type: 'list', help: 'interface to use (IP or name) for inter-host communication; may be repeated', arg: 'iface' },
   'iface-regex': { type: 'list', help: 'regex of the IPv4 address or name of the interface to use; may be repeated', arg: 'regex' },
   'iface-can-reach': { type: 'string', help: 'detect the interface to use by the route towards this IP', arg: 'ip' },
@@ -21,14 +23,8 @@ export const FLANNELD_SPEC = {
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable); serves /healthz, /readyz and /metrics' },
   'part-liveness-timeout': { type: 'int', default: 5, help: "weft's own: kill and restart a part that sent no heartbeat for this many seconds (0: never)", arg: 'seconds' },
-  'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment (not supported by weft yet)' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
   'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
-  'kube-api-url': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'url' },
-  'kubeconfig-file': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'file' },
-  'kube-annotation-prefix': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'prefix' },
-  'net-config-path': { type: 'string', help: 'kube subnet manager only; ignored', arg: 'path' },
-  'set-node-network-unavailable': { type: 'bool', default: true, help: 'kube subnet manager only; ignored' },
   vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },
   log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
   'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },

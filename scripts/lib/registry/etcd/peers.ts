@@ -5,8 +5,9 @@
 import { CompactedError, type EtcdClient, type KV, type WatchEvent } from './client.ts'
 import { log, warn, errText } from '../../core/log.ts'
 import { emit } from '../../daemon/events.ts'
+import type { PeerEvent, PeerSource } from '../registry.ts'
 
-export class PeerRegistry {
+export class PeerRegistry implements PeerSource {
   /** key -> latest KV under <prefix>/subnets/ */
   leases = new Map<string, KV>()
   /** revision of the last snapshot: watch events at or before it are already in `leases` */
@@ -20,6 +21,10 @@ export class PeerRegistry {
     prefix: string,
   ) {
     this.subnetsPrefix = `${prefix.replace(/\/+$/, '')}/subnets/`
+  }
+
+  describe(): string {
+    return `${this.subnetsPrefix} from revision ${this.revision + 1}`
   }
 
   /** Replace the lease set with a fresh snapshot (one paged range read). */
@@ -50,7 +55,7 @@ export class PeerRegistry {
   }
 
   /** Watch until signal aborts. Never throws: errors are logged and the watch resumes. */
-  async watchLoop(signal: AbortSignal, onChange: () => void): Promise<void> {
+  async watchLoop(signal: AbortSignal, onChange: (ev?: PeerEvent) => void): Promise<void> {
     let backoff = 100
     while (!signal.aborted) {
       if (this.down) {
@@ -68,7 +73,8 @@ export class PeerRegistry {
       const started = Date.now()
       try {
         await this.client.watch(this.subnetsPrefix, this.revision + 1, (ev) => {
-          if (this.apply(ev)) onChange()
+          const had = this.leases.has(ev.kv.key)
+          if (this.apply(ev)) onChange({ type: ev.type === 'DELETE' ? 'removed' : had ? 'changed' : 'added', key: ev.kv.key })
         }, signal)
       } catch (e) {
         if (signal.aborted) break

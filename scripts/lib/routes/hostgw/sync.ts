@@ -2,7 +2,7 @@
 // checked once per revision, each bad one warned about once), the kernel's managed routes read,
 // the difference applied in one `ip -batch -`. A Coalescer runs syncs one at a time: a burst of
 // watch events while a sync runs becomes a single next sync.
-import type { KV } from '../../registry/etcd/client.ts'
+import type { PeerRecord as KV } from '../../registry/registry.ts'
 import { parseLease, peerProblem } from '../../formats/lease.ts'
 import type { NetworkConfig } from '../../formats/net-conf.ts'
 import { sameCidr, type Cidr, type Family } from '../../net/cidr.ts'
@@ -74,7 +74,7 @@ export class DesiredRoutes {
     const v: Verdict = { modRevision: kv.modRevision, value: kv.value, routes: [] }
     const { node } = this
     try {
-      const l = parseLease(node.prefix, kv)
+      const l = parseLease(kv.prefix ?? node.prefix, kv)
       if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) {
         v.skip = '' // our own lease
         return v

@@ -2,7 +2,7 @@
 // one warned about once), the device's neighbours, fdb and routes read with -j, the difference
 // applied as one `bridge -batch -` then one `ip -batch -` (two processes whatever the number of
 // peers). Every sync re-reads the kernel: three small reads of one device.
-import type { KV } from '../../registry/etcd/client.ts'
+import type { PeerRecord as KV } from '../../registry/registry.ts'
 import type { VxlanBackend } from '../../formats/backend.ts'
 import { parseLease, peerProblem } from '../../formats/lease.ts'
 import { sameCidr, type Family } from '../../net/cidr.ts'
@@ -47,7 +47,7 @@ export class VxlanPeers {
     const { node } = this
     const none = (why: string) => ({ peers: [], why })
     try {
-      const l = parseLease(node.prefix, kv)
+      const l = parseLease(kv.prefix ?? node.prefix, kv)
       if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) return none('')
       if (l.backendType !== 'vxlan') return none(`backend type ${JSON.stringify(l.backendType)}, this node runs vxlan`)
       const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
