@@ -21,6 +21,15 @@ command -v etcd >/dev/null     || pkgs+=(etcd-server)
 command -v etcdctl >/dev/null  || pkgs+=(etcd-client)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || pkgs+=(containernetworking-plugins)
 command -v node >/dev/null     || pkgs+=(nodejs npm)
+# The tests (not the lab) also run the real judges of what weft emits and real Kubernetes clients
+# against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl.
+if [ "${1:-}" = "--judges" ]; then
+  command -v promtool >/dev/null        || pkgs+=(prometheus)
+  command -v systemd-analyze >/dev/null || pkgs+=(systemd)
+  command -v cloud-init >/dev/null      || pkgs+=(cloud-init)
+  command -v openssl >/dev/null         || pkgs+=(openssl)
+  /usr/bin/python3 -c 'import kubernetes' 2>/dev/null || pkgs+=(python3-kubernetes)
+fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "weft: installing Debian packages: ${pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
