@@ -16,6 +16,7 @@ const wanted = new Set(entries.map((f) => basename(f, '.ts')))
 wanted.add('package.json')
 wanted.add(NOTICES_FILE)
 const metafiles = []
+const ESM_REQUIRE = `(id) => { if (!process.getBuiltinModule) throw new Error('this bundle sits under a "type": "module" package.json: that needs Node >= 20.16'); return process.getBuiltinModule(id) }`
 const distPkg = '{ "type": "commonjs" }\n'
 if (!check) writeFileSync(join('dist', 'package.json'), distPkg)
 else if (!existsSync('dist/package.json') || readFileSync('dist/package.json', 'utf8') !== distPkg) stale.push('dist/package.json')
@@ -40,8 +41,12 @@ for (const f of entries) {
     define: { 'import.meta.url': 'undefined' },
   })
   metafiles.push({ bundle: name, metafile: res.metafile })
-  let code = res.outputFiles[0].text
-  if (!code.startsWith('#!')) code = '#!/usr/bin/env node\n' + code
+  // Wrapped so the same bytes run as CommonJS and as an ES module: Node reads an extensionless
+  // file as ESM when the nearest package.json says "type": "module" (a bundle copied into such a
+  // tree printed its source and died on `require`). Under ESM `require` comes from
+  // process.getBuiltinModule (Node >= 20.16): the bundles require nothing but Node's built-ins.
+  const body = res.outputFiles[0].text.replace(/^#!.*\n/, '')
+  const code = `#!/usr/bin/env node\n(function (require) {\n${body}})(typeof require === 'function' ? require : ${ESM_REQUIRE});\n`
   const old = existsSync(out) ? readFileSync(out, 'utf8') : null
   if (old !== code) {
     if (check) stale.push(out)

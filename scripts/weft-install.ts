@@ -4,7 +4,7 @@
 // plugins it needs linked beside the plugin), and a hardened systemd unit. Everything is checked
 // before anything is written: flanneld's flags with flanneld's own parser, the plugins, the
 // bundles. A manifest of what was written lets --uninstall remove exactly that.
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, statSync, readFileSync } from 'node:fs'
 import { dirname, join, isAbsolute } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
@@ -24,7 +24,10 @@ const SPEC = {
   'systemd-dir': { type: 'string', default: '/etc/systemd/system', help: 'where flanneld.service goes', arg: 'dir' },
   'env-file': { type: 'string', default: '/etc/default/flanneld', help: "the unit's EnvironmentFile (FLANNELD_* variables; checked now if it exists)", arg: 'file' },
   'data-dir': { type: 'string', help: "the flannel plugin's dataDir in the conflist (default: the plugin's, /var/lib/cni/flannel)", arg: 'dir' },
+  'conflist-file': { type: 'string', help: "install this conflist (JSON, checked) instead of kube-flannel's, e.g. a ConfigMap's cni-conf.json", arg: 'file' },
   'no-conflist': { type: 'bool', help: 'do not write the conflist (nor look for the plugins it needs)' },
+  'no-plugin': { type: 'bool', help: 'do not install the CNI plugin (a DaemonSet installs it and the conflist in two steps)' },
+  'no-daemon': { type: 'bool', help: 'do not install flanneld and its parts (they run in a container)' },
   'no-unit': { type: 'bool', help: 'do not write the systemd unit' },
   uninstall: { type: 'bool', help: 'remove what weft-install installed here (its manifest), nothing else' },
   'dry-run': { type: 'bool', help: 'print what would be written or removed, change nothing' },
@@ -40,6 +43,7 @@ function main(): void {
   for (const k of ['root', 'bin-dir', 'cni-bin-dir', 'cni-conf-dir', 'systemd-dir', 'env-file'] as const) {
     if (!isAbsolute(f[k])) throw new UsageError(`--${k} must be an absolute path, got ${JSON.stringify(f[k])}`)
   }
+  if (f['conflist-file'] && (f['no-conflist'] || f['data-dir'])) throw new UsageError('--conflist-file installs that file as it is: not with --no-conflist or --data-dir')
   if (f['data-dir'] && !isAbsolute(f['data-dir'])) throw new UsageError(`--data-dir must be an absolute path, got ${JSON.stringify(f['data-dir'])}`)
   const root = f.root
   const out = (line: string) => process.stdout.write(line + '\n')
@@ -74,6 +78,7 @@ function main(): void {
 
   // 2. The reference plugins the conflist names, linked or refused.
   const conflist = !f['no-conflist']
+  const conflistText = f['conflist-file'] ? readConflist(f['conflist-file']) : undefined
   const links = conflist ? pluginLinks(root, f['cni-bin-dir'], process.env.CNI_PATH) : []
 
   // 3. The plan; every source checked before anything is written: a half-done install is worse than none.
@@ -88,9 +93,13 @@ function main(): void {
     subnetFile,
     dataDir: f['data-dir'],
     conflist,
+    conflistText,
+    plugin: !f['no-plugin'],
+    daemon: !f['no-daemon'],
     unit: !f['no-unit'],
     links,
   }
+  if (opts.unit && !opts.daemon) throw new UsageError('the unit runs the installed flanneld: --no-daemon needs --no-unit')
   const plan = installPlan(opts)
   const dirs = extraDirs(opts)
   for (const file of plan) if (file.from && !existsSync(file.from)) throw new Error(`missing bundle ${file.from} (run npm run build)`)
@@ -116,6 +125,24 @@ function main(): void {
   writeAtomic(join(root, MANIFEST_PATH), Buffer.from(manifestText(mergeManifest(readManifest(root), m))), 0o644)
   out(`recorded ${join(root, MANIFEST_PATH)} (weft-install --uninstall removes what it lists)`)
   if (!f['no-unit']) out(`next: systemd-tmpfiles --create ${TMPFILES_PATH} && systemctl daemon-reload && systemctl enable --now flanneld`)
+}
+
+/** A conflist to install as given: it must be JSON with a name and a plugins list, or nothing is written. */
+function readConflist(path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new UsageError(`--conflist-file: ${errText(e)}`)
+  }
+  let c: { name?: unknown; plugins?: unknown }
+  try {
+    c = JSON.parse(text)
+  } catch (e) {
+    throw new UsageError(`--conflist-file ${path}: not JSON: ${errText(e)}`)
+  }
+  if (typeof c?.name !== 'string' || !Array.isArray(c.plugins) || c.plugins.length === 0) throw new UsageError(`--conflist-file ${path}: not a conflist (needs "name" and a non-empty "plugins")`)
+  return text.endsWith('\n') ? text : text + '\n'
 }
 
 const SUMMARY = `

@@ -28,7 +28,7 @@ if [ "${1:-}" = "--judges" ]; then
   command -v systemd-analyze >/dev/null || pkgs+=(systemd)
   command -v cloud-init >/dev/null      || pkgs+=(cloud-init)
   command -v openssl >/dev/null         || pkgs+=(openssl)
-  /usr/bin/python3 -c 'import kubernetes' 2>/dev/null || pkgs+=(python3-kubernetes)
+  /usr/bin/python3 -c 'import kubernetes, yaml' 2>/dev/null || pkgs+=(python3-kubernetes python3-yaml)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "weft: installing Debian packages: ${pkgs[*]}" >&2

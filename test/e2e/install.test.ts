@@ -206,3 +206,30 @@ test('bad input: a control character in a flanneld argument, a relative --root: 
   assert.equal(r2.code, 2)
   assert.match(r2.stderr, /--root must be an absolute path/)
 })
+
+test('--conflist-file installs a given conflist as it is; a file that is not a conflist is refused, nothing written', () => {
+  const root = debianRoot()
+  const conf = join(scope.tmp(), 'cni-conf.json')
+  writeFileSync(conf, '{"name":"cbr0","cniVersion":"0.3.1","plugins":[{"type":"flannel","delegate":{"isDefaultGateway":true}}]}')
+  const r = install(['--root', root, '--no-daemon', '--no-unit', '--no-plugin', `--conflist-file=${conf}`])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(readFileSync(join(root, 'etc/cni/net.d/10-flannel.conflist'), 'utf8'), readFileSync(conf, 'utf8') + '\n')
+  assert.equal(existsSync(join(root, 'opt/cni/bin/flannel')), false, '--no-plugin')
+  assert.equal(existsSync(join(root, 'opt/bin/flanneld')), false, '--no-daemon')
+  const cases: [string, RegExp][] = [
+    ['{"name":', /--conflist-file \S+: not JSON/],
+    ['{"name":"x","plugins":[]}', /not a conflist \(needs "name" and a non-empty "plugins"\)/],
+  ]
+  for (const [text, msg] of cases) {
+    const root2 = debianRoot()
+    const before = tree(root2)
+    writeFileSync(conf, text)
+    const bad = install(['--root', root2, '--no-unit', `--conflist-file=${conf}`])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, msg)
+    assert.deepEqual(tree(root2), before)
+  }
+  const nd = install(['--root', debianRoot(), '--no-daemon'])
+  assert.equal(nd.code, 2)
+  assert.match(nd.stderr, /--no-daemon needs --no-unit/)
+})

@@ -1,4 +1,4 @@
-// The one place that runs commands. Every shell command goes through zx (bash, each argument
+// The one place that runs commands. Every shell command goes through zx (/bin/sh, each argument
 // quoted); callers pass argv arrays, never strings, so nothing from the network or from a config
 // file can reach a shell unquoted. Failures name the command line that failed.
 // zx is loaded on the first command, not when a bundle starts: its ~9 ms load then overlaps what
@@ -34,8 +34,17 @@ export class CommandError extends Error {
 let zx: Promise<typeof Zx> | undefined
 /** zx, loaded once; call early to start loading it in the background. */
 export function loadZx(): Promise<typeof Zx> {
-  // zx silently falls back to /bin/sh without bash, and its $'..' quoting breaks under dash.
-  return (zx ??= import('zx/core').then((m) => (m.useBash(), m)))
+  // zx wants bash, which minimal hosts lack, and its bash $'..' quoting breaks under dash: run
+  // every command through /bin/sh (POSIX, on every host) with POSIX single quotes instead.
+  return (zx ??= import('zx/core').then((m) => {
+    Object.assign(m.$, { shell: '/bin/sh', prefix: '', postfix: '', quote: shQuote })
+    return m
+  }))
+}
+
+/** POSIX sh quoting, exact for any argument: '...' with each ' written as '\''. */
+export function shQuote(a: string): string {
+  return `'${String(a).replace(/'/g, `'\\''`)}'`
 }
 
 /** A command line as an operator would type it (used by --dry-run and in error messages). */
@@ -68,7 +77,7 @@ export async function startPiped(argv: Argv, opts: Omit<RunOpts, 'input'> = {}):
 }
 
 /**
- * The one place a command starts: zx, bash, each argument quoted; stdin given now, later, or none.
+ * The one place a command starts: zx, /bin/sh, each argument quoted; stdin given now, later, or none.
  * The process is wrapped: an async function returning the ProcessPromise itself would wait for
  * the process to end (it is a thenable).
  */

@@ -28,6 +28,10 @@ export interface InstallOptions {
   /** the flannel plugin's dataDir; '' for its default */
   dataDir: string
   conflist: boolean
+  /** a conflist to install as it is (a ConfigMap's cni-conf.json) instead of kube-flannel's */
+  conflistText?: string
+  plugin: boolean
+  daemon: boolean
   unit: boolean
   links: PluginLink[]
 }
@@ -48,9 +52,10 @@ export function conflistText(subnetFile = DEFAULT_SUBNET_FILE, dataDir = ''): st
 export const CONFLIST = conflistText()
 
 export function installPlan(o: InstallOptions): FileOut[] {
-  const files: FileOut[] = [{ path: join(o.cniBinDir, 'flannel'), mode: 0o755, from: join(o.distDir, 'flannel') }]
-  for (const b of DAEMON_BUNDLES) files.push({ path: join(o.binDir, b), mode: 0o755, from: join(o.distDir, b) })
-  if (o.conflist) files.push({ path: join(o.cniConfDir, '10-flannel.conflist'), mode: 0o644, text: conflistText(o.subnetFile, o.dataDir) })
+  const files: FileOut[] = []
+  if (o.plugin) files.push({ path: join(o.cniBinDir, 'flannel'), mode: 0o755, from: join(o.distDir, 'flannel') })
+  if (o.daemon) for (const b of DAEMON_BUNDLES) files.push({ path: join(o.binDir, b), mode: 0o755, from: join(o.distDir, b) })
+  if (o.conflist) files.push({ path: join(o.cniConfDir, '10-flannel.conflist'), mode: 0o644, text: o.conflistText ?? conflistText(o.subnetFile, o.dataDir) })
   if (o.unit) {
     files.push({ path: join(o.systemdDir, 'flanneld.service'), mode: 0o644, text: unitText({ binDir: o.binDir, args: o.flanneldArgs, subnetFile: o.subnetFile, envFile: o.envFile }) })
     files.push({ path: TMPFILES_PATH, mode: 0o644, text: TMPFILES_TEXT })

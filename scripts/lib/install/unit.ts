@@ -71,6 +71,8 @@ export function unitText(o: UnitOptions): string {
     'PrivateDevices=yes',
     'DevicePolicy=closed',
     'ProtectKernelTunables=yes',
+    // ...but for the vxlan device's accept_ra=0 (EnableIPv6), which weft-subnet writes there
+    'ReadWritePaths=-/proc/sys/net/ipv6/conf',
     'ProtectKernelModules=yes',
     'ProtectKernelLogs=yes',
     'ProtectControlGroups=yes',

@@ -4,6 +4,7 @@
 // and read its MAC, which goes into the lease's BackendData. After the lease: the address
 // `<lease network IP>/32` (other addresses of the network on it removed) and link up.
 import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { run, runJson, applyPlan, type Step } from '../core/sh.ts'
 import { containsIp, parseIp, type Cidr } from '../net/cidr.ts'
 import type { VxlanBackend } from '../formats/backend.ts'
@@ -153,11 +154,13 @@ export async function ensureDevice(s: VxlanSpec, dryRun: boolean, say: (m: strin
 /**
  * flannel's `net/ipv6/conf/<dev>/accept_ra=0`: the overlay device must not configure itself from
  * router advertisements. A kernel without IPv6 has no such knob: that is fine, so no error.
+ * Written to /proc directly (what `sysctl -w` does): procps is not among a node's requirements.
  */
 async function noRouterAdvertisements(name: string, dryRun: boolean): Promise<void> {
-  const argv = ['sysctl', '-qw', `net/ipv6/conf/${name}/accept_ra=0`]
-  if (dryRun) return applyPlan([{ argv }], true)
-  await run(argv, { nothrow: true })
+  if (dryRun) return applyPlan([{ argv: ['sysctl', '-qw', `net/ipv6/conf/${name}/accept_ra=0`] }], true)
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${name}/accept_ra`, '0')
+  } catch {}
 }
 
 /** After the lease: the /32 (IPv6: /128) address and link up. */
