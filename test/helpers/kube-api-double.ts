@@ -310,9 +310,12 @@ function discovery(path: string, res: ServerResponse): void {
   })
 }
 
-/** Run as a process: listen, print one JSON line, then obey JSON commands on stdin. */
-async function main(): Promise<void> {
-  const arg = (n: string, d = '') => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3) ?? d
+/**
+ * Run as a process (this file under tsx, or `weft-lab --serve-kube-double`): listen, print one
+ * JSON line (url, tokens), then obey JSON commands on stdin, one reply line each.
+ */
+export async function serveKubeDouble(argv: string[] = process.argv): Promise<void> {
+  const arg = (n: string, d = '') => argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3) ?? d
   const { readFileSync } = await import('node:fs')
   const d = new KubeApiDouble()
   d.bookmarkMs = Number(arg('bookmark-ms', '5000'))
@@ -348,4 +351,4 @@ async function main(): Promise<void> {
   }).on('close', () => process.exit(0))
 }
 
-if (process.argv[1] && /kube-api-double\.ts$/.test(process.argv[1])) void main()
+if (process.argv[1] && /kube-api-double\.ts$/.test(process.argv[1])) void serveKubeDouble()
