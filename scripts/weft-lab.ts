@@ -8,7 +8,7 @@ import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { errText } from './lib/core/log.ts'
 import { run } from './lib/core/sh.ts'
 import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'
-import { serveKubeDouble } from '../test/helpers/kube-api-double.ts'
+import { serveKubeDouble } from '../test/helpers/kube-double-serve.ts'
 
 const SPEC = {
   nodes: { type: 'int', default: 3, help: 'number of nodes' },
