@@ -1,7 +1,7 @@
 // flanneld --kube-subnet-mgr end to end: 3 nodes in namespaces on the lab's underlay, the
 // Kubernetes API test double in the switch namespace, host-gw. subnet.env byte for byte, flannel's
 // annotations and condition, routes both ways, pods through dist/flannel, a node found through its
-// pod, node-public-ip, a Node without podCIDR that gets one, Nodes added/deleted, hostile Nodes, every watch
+// pod, node-public-ip, public-ip-overwrite, in-cluster credentials, a Node without podCIDR that gets one, Nodes added/deleted, hostile Nodes, every watch
 // reset with history compacted, bad credentials, SIGTERM.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -40,7 +40,9 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
   for (let i = 0; i < 3; i++) await lab.addNode()
   const [n1, n2, n3] = lab.nodes
   await d.node('node1', '10.244.1.0/24')
-  await d.node('node2', '10.244.2.0/24')
+  // node2: peers are told to reach it at its public-ip-overwrite address.
+  await d.node('node2', '10.244.2.0/24', { metadata: { annotations: { [`${P}public-ip-overwrite`]: '192.168.77.112' } } })
+  inNs(n2.ns, ['ip', 'addr', 'add', '192.168.77.112/24', 'dev', 'eth0'])
   // node3: no podCIDR yet, and its address for peers given by the node-public-ip annotation.
   await d.node('node3', undefined, { metadata: { annotations: { [`${P}node-public-ip`]: '192.168.77.113' } } })
   inNs(n3.ns, ['ip', 'addr', 'add', '192.168.77.113/24', 'dev', 'eth0'])
@@ -64,15 +66,17 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
 
   const node1 = await d.call<any>('getNode', 'node1')
   assert.deepEqual(node1.metadata.annotations, managed('192.168.77.11'))
+  assert.equal((await d.call<any>('getNode', 'node2')).metadata.annotations[`${P}public-ip`], '192.168.77.112')
+  assert.match(lab.logOf(n2), /Overriding public ip with '192\.168\.77\.112' from node annotation 'flannel\.alpha\.coreos\.com\/public-ip-overwrite'/)
   const cond = node1.status.conditions.find((c: any) => c.type === 'NetworkUnavailable')
   assert.equal(cond.status, 'False')
   assert.equal(cond.reason, 'FlannelIsUp')
   assert.equal(cond.message, 'Flannel is running on this node')
 
   await waitFor('routes both ways', async () => (await routes(n1)).length === 2 && (await routes(n3)).length === 2, 20000).catch((e) => Promise.reject(new Error(`${e.message}\n--- node1 log ---\n${lab.logOf(n1)}`)))
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.112', '10.244.3.0/24 via 192.168.77.113'])
   assert.deepEqual(await routes(n2), ['10.244.1.0/24 via 192.168.77.11', '10.244.3.0/24 via 192.168.77.113'])
-  assert.deepEqual(await routes(n3), ['10.244.1.0/24 via 192.168.77.11', '10.244.2.0/24 via 192.168.77.12'])
+  assert.deepEqual(await routes(n3), ['10.244.1.0/24 via 192.168.77.11', '10.244.2.0/24 via 192.168.77.112'])
 
   const p1 = await lab.addPod(n1)
   const p3 = await lab.addPod(n3)
@@ -95,7 +99,7 @@ test('a Node added then deleted gets, then loses, its route; hostile Nodes never
     const log = lab.logOf(n1)
     return log.includes('node/evil-all/subnets/0.0.0.0-0: subnet 0.0.0.0/0 would cover every address') && log.includes('outside the network') && log.includes('is not a plain IPv4 address') && log.includes('node/evil-bare/subnets/10.244.53.0-24: PublicIP null')
   }, 15000)
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.112', '10.244.3.0/24 via 192.168.77.113'])
   assert.equal(existsSync('/tmp/weft-pwned'), false)
   for (const n of ['evil-all', 'evil-out', 'evil-shell', 'evil-bare']) await d.call('deleteNode', n)
 })
@@ -153,13 +157,27 @@ test('bad credentials: wrong token (401), missing RBAC (403), another CA: one li
   assert.match(missing.stderr, /cannot read kubeconfig/)
 })
 
+test('in-cluster credentials (service host/port, token and CA files): the subnet writer takes its podCIDR', () => {
+  const n1 = lab.nodes[0]
+  const sa = scope.tmp('sa')
+  writeFileSync(join(sa, 'token'), d.flannelToken + '\n')
+  writeFileSync(join(sa, 'ca.crt'), d.ca.cert)
+  const file = join(sa, 'subnet.env')
+  const env = { PATH: process.env.PATH, KUBERNETES_SERVICE_HOST: '192.168.77.1', KUBERNETES_SERVICE_PORT: new URL(d.url).port, WEFT_KUBE_SERVICEACCOUNT_DIR: sa, NODE_NAME: 'node1' }
+  const r = inNs(n1.ns, [process.execPath, dist('weft-subnet'), '--kube-subnet-mgr', `--net-config-path=${netConf}`, '--public-ip=192.168.77.11', '--mtu=1500', `--subnet-file=${file}`, '--once'], { env })
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /credentials from in-cluster/)
+  assert.equal(readFileSync(file, 'utf8'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n')
+  assert.match(r.stderr, /annotations already up to date/, 'nothing rewritten')
+})
+
 test('SIGTERM: exit 0, routes, annotations and condition stay', async () => {
   const n1 = lab.nodes[0]
   const p = n1.flanneld!
   const code = new Promise((r) => p.once('exit', (c) => r(c)))
   p.kill('SIGTERM')
   assert.equal(await code, 0)
-  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.12', '10.244.3.0/24 via 192.168.77.113'])
+  assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.112', '10.244.3.0/24 via 192.168.77.113'])
   const node1 = await d.call<any>('getNode', 'node1')
   assert.equal(node1.metadata.annotations[`${P}kube-subnet-manager`], 'true')
   assert.equal(node1.status.conditions[0].reason, 'FlannelIsUp')

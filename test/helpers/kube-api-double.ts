@@ -1,8 +1,8 @@
 // A Kubernetes API TEST DOUBLE (not a kube-apiserver): the few endpoints flannel's kube subnet
 // manager and kubectl use, answered the way kube-apiserver v1.32 answers them, so weft's kube
-// registry can be tested without a cluster. It runs as its own process (started by
-// startKubeDouble in kube-double-client.ts), so it can listen inside a test namespace; the test
-// drives it through the child's stdin/stdout (one JSON line per command).
+// registry can be tested without a cluster. It runs as its own process (kube-double-serve.ts,
+// started by startKubeDouble in kube-double-client.ts), so it can listen inside a test namespace;
+// the test drives it through the child's stdin/stdout (one JSON line per command).
 //
 // Where each behaviour comes from (k8s.io/apiserver v1.32 unless said), and checked against the
 // real clients in test/e2e/kube-double.test.ts (kubectl 1.32, Debian python3-kubernetes):
@@ -31,9 +31,7 @@
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import { createInterface } from 'node:readline'
-import { randomBytes } from 'node:crypto'
-import { Store, strategicMerge, clone, type Obj } from './kube-double-store.ts'
+import { Store, type Obj } from './kube-double-store.ts'
 
 export const FLANNEL_USER = 'system:serviceaccount:kube-flannel:flannel'
 /** kube-flannel.yml's ClusterRole: resource -> verbs. */
@@ -309,43 +307,3 @@ function discovery(path: string, res: ServerResponse): void {
     ],
   })
 }
-
-/** Run as a process: listen, print one JSON line, then obey JSON commands on stdin. */
-async function main(): Promise<void> {
-  const arg = (n: string, d = '') => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3) ?? d
-  const { readFileSync } = await import('node:fs')
-  const d = new KubeApiDouble()
-  d.bookmarkMs = Number(arg('bookmark-ms', '5000'))
-  const admin = randomBytes(16).toString('hex')
-  const flannel = randomBytes(16).toString('hex')
-  d.tokens.set(admin, 'admin')
-  d.tokens.set(flannel, FLANNEL_USER)
-  const host = arg('host', '127.0.0.1')
-  const port = await d.listen(host, Number(arg('port', '0')), readFileSync(arg('cert'), 'utf8'), readFileSync(arg('key'), 'utf8'), readFileSync(arg('ca'), 'utf8'))
-  process.stdout.write(JSON.stringify({ url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, admin, flannel }) + '\n')
-  const ops: Record<string, (...a: any[]) => unknown> = {
-    createNode: (n: Obj) => d.store.createNode(n),
-    updateNode: (name: string, patch: Obj) => d.store.updateNode(name, (n) => strategicMerge(n, patch) as Obj),
-    deleteNode: (name: string) => d.store.deleteNode(name),
-    getNode: (name: string) => d.store.nodes.get(name) ?? null,
-    addPod: (ns: string, name: string, node: string) => d.store.addPod(ns, name, node),
-    addToken: (token: string, user: string) => d.tokens.set(token, user) && true,
-    removeToken: (token: string) => d.tokens.delete(token),
-    compact: () => d.compact(),
-    dropWatches: () => d.dropWatches(),
-    hold: (on: boolean) => d.hold(on),
-    fail: (n: number, code: number, retryAfter: number) => d.fail(n, code, retryAfter),
-    requests: () => d.requests.splice(0),
-    rv: () => d.store.rv,
-  }
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    const { id, op, args } = JSON.parse(line)
-    try {
-      process.stdout.write(JSON.stringify({ id, ok: ops[op](...(args ?? [])) ?? null }) + '\n')
-    } catch (e) {
-      process.stdout.write(JSON.stringify({ id, error: String(e) }) + '\n')
-    }
-  }).on('close', () => process.exit(0))
-}
-
-if (process.argv[1] && /kube-api-double\.ts$/.test(process.argv[1])) void main()

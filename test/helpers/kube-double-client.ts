@@ -23,7 +23,7 @@ export async function startKubeDouble(scope: Scope, o: { netns?: string; host?: 
   const host = o.host ?? '127.0.0.1'
   const ca = makeCa(dir)
   const srv = makeLeaf(ca, 'apiserver', { ips: [host] })
-  const argv = [process.execPath, '--import', 'tsx', join(root, 'test/helpers/kube-api-double.ts'), `--host=${host}`, `--cert=${srv.certFile}`, `--key=${srv.keyFile}`, `--ca=${ca.certFile}`, `--bookmark-ms=${o.bookmarkMs ?? 5000}`]
+  const argv = [process.execPath, '--import', 'tsx', join(root, 'test/helpers/kube-double-serve.ts'), `--host=${host}`, `--cert=${srv.certFile}`, `--key=${srv.keyFile}`, `--ca=${ca.certFile}`, `--bookmark-ms=${o.bookmarkMs ?? 5000}`]
   const p = scope.spawn(argv, { netns: o.netns, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   p.stderr!.on('data', (d) => (stderr += d))

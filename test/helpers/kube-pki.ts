@@ -1,9 +1,15 @@
 // Certificates for the Kubernetes API test double, made with the openssl CLI (as kubeadm's
 // `certs` phase would): a CA, a server certificate for 127.0.0.1 / an address in a test
 // namespace, and client certificates whose CN is the user and O the group (kube's x509 authn).
+// Used by the tests and by `weft-lab --kube` (so no import of scope.ts, which a bundle cannot load).
 import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { must } from './scope.ts'
+import { spawnSync } from 'node:child_process'
+
+function must(argv: string[]): void {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr || r.error?.message}`)
+}
 
 export interface Ca {
   dir: string

@@ -10,6 +10,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../core/sh.ts'
+import { LabKube } from './kube.ts'
+import { parseCidr, formatIp } from '../net/cidr.ts'
 
 export { destroyLab } from './destroy.ts'
 
@@ -57,6 +59,8 @@ export interface LabOptions {
   flanneldArgs?: string[]
   /** extra keys of the network config put in etcd (SubnetMin, SubnetMax, ...) */
   config?: Record<string, unknown>
+  /** the Kubernetes API test double instead of etcd (flanneld --kube-subnet-mgr); see kube.ts */
+  kube?: boolean
   say?: (line: string) => void
 }
 
@@ -70,6 +74,7 @@ export class Lab {
   readonly pods: LabPod[] = []
   private etcd?: ChildProcess
   private procs: ChildProcess[] = []
+  private kube?: LabKube
   private namespaces: string[] = []
   private say: (l: string) => void
 
@@ -111,8 +116,13 @@ export class Lab {
     await run(['ip', '-n', this.sw, 'link', 'set', 'br0', 'up'])
     await this.netns(this.out)
     await this.cable(this.out, 'vout', OUTSIDE_IP, this.opts.ipv6 ? OUTSIDE_IP6 : undefined)
-    await this.startEtcd()
     const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}), ...(this.opts.ipv6 ? { EnableIPv6: true, IPv6Network: IPV6_NETWORK } : {}), ...this.opts.config }
+    if (this.opts.kube) {
+      this.kube = new LabKube({ dir: this.dir, sw: this.sw, ip: ETCD_IP, weftLab: join(this.opts.dist, 'weft-lab'), netConf: config })
+      this.procs.push(await this.kube.start())
+      return this.say(`Kubernetes API test double on https://${ETCD_IP}:6443 (netns ${this.sw}), net-conf.json ${JSON.stringify(config)}`)
+    }
+    await this.startEtcd()
     await this.etcdctl(['put', '/coreos.com/network/config', JSON.stringify(config)])
     this.say(`etcd on ${this.endpoint} (netns ${this.sw}), network config ${JSON.stringify(config)}`)
   }
@@ -150,13 +160,16 @@ export class Lab {
     // The node routes pods' IPv6 too (inside its own namespace only; the bridge plugin may not).
     if (ip6) await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
     this.nodes.push(node)
+    // As a controller-manager with --allocate-node-cidrs: the index-th /24 of the network.
+    if (this.kube) this.kube.node(name, `${formatIp(4, parseCidr(this.network).net + (BigInt(index) << 8n))}/24`)
     return node
   }
 
   /** flanneld inside the node's namespace; its stderr is kept in node.log. */
   startFlanneld(node: LabNode, extra: string[] = []): ChildProcess {
-    const args = [join(this.opts.dist, 'flanneld'), `--etcd-endpoints=${this.endpoint}`, `--subnet-file=${node.subnetFile}`, '--ip-masq', '--iptables-resync=1', ...(this.opts.flanneldArgs ?? []), ...extra]
-    const p = this.spawnIn(node.ns, [process.execPath, ...args], node.logFile)
+    const registry = this.kube ? this.kube.flanneld(node.name, join(this.opts.dist, 'flanneld')) : [process.execPath, join(this.opts.dist, 'flanneld'), `--etcd-endpoints=${this.endpoint}`]
+    const args = [...registry, `--subnet-file=${node.subnetFile}`, '--ip-masq', '--iptables-resync=1', ...(this.opts.flanneldArgs ?? []), ...extra]
+    const p = this.spawnIn(node.ns, args, node.logFile)
     node.flanneld = p
     return p
   }

@@ -1,0 +1,37 @@
+// weft-lab --kube: the same lab, table and checks on the Kubernetes API test double instead of
+// etcd (flanneld --kube-subnet-mgr, Nodes with podCIDRs as a controller-manager gives them).
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { Scope, sh, dist } from '../helpers/scope.ts'
+
+const scope = new Scope()
+after(() => scope.close())
+const netnsOf = (id: string) => sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`wl-${id}-`))
+const idOf = (out: string) => /weft lab ([a-z0-9]+):/.exec(out)?.[1] ?? ''
+
+test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, everything is removed', () => {
+  const r = sh([process.execPath, dist('weft-lab'), '--kube', '--nodes', '3', '--pods', '1'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /backend host-gw, Kubernetes mode/)
+  assert.match(r.stdout, /Kubernetes API test double on https:\/\/192\.168\.77\.1:6443/)
+  for (const i of [1, 2, 3]) assert.match(r.stdout, new RegExp(`^node${i} +192\\.168\\.77\\.1${i} +10\\.244\\.${i}\\.1/24 +pod1 10\\.244\\.${i}\\.2$`, 'm'))
+  assert.match(r.stdout, /node3-pod1 +-> ok  node1-pod1/)
+  assert.match(r.stdout, /all checks passed\nlab removed\n$/)
+  const id = idOf(r.stdout)
+  assert.deepEqual(netnsOf(id), [])
+  assert.equal(existsSync(`/tmp/weft-lab-${id}`), false)
+})
+
+test('weft-lab --kube --backend vxlan: every check passes over flannel.1', () => {
+  const r = sh([process.execPath, dist('weft-lab'), '--kube', '--backend', 'vxlan', '--nodes', '2', '--pods', '1'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /"Backend":\{"Type":"vxlan"\}/)
+  assert.match(r.stdout, /all checks passed\nlab removed\n$/)
+})
+
+test('weft-lab --kube --ipv6 is refused as a usage error', () => {
+  const r = sh([process.execPath, dist('weft-lab'), '--kube', '--ipv6'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /^weft-lab: --kube with --ipv6 is not supported by the lab yet/)
+})
