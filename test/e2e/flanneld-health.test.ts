@@ -19,7 +19,14 @@ const hasRoute = async (i: number, dst: string) => (await lab.routesOf(lab.nodes
 
 before(async () => {
   await lab.cluster(2, { args: () => HEALTH, pods: () => 0 })
-  for (const n of lab.nodes) await lab.until(`${n.name} ready`, async () => (await readyz(n.ns)).ready, 30000)
+  for (const n of lab.nodes) {
+    let last = ''
+    await lab.until(`${n.name} ready`, async () => {
+      const r = await readyz(n.ns)
+      last = r.reason
+      return r.ready
+    }, 30000).catch((e) => Promise.reject(new Error(`${(e as Error).message}: ${last}\n${lab.logOf(n)}`)))
+  }
 })
 after(() => lab.down())
 

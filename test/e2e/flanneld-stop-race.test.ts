@@ -29,7 +29,8 @@ test('SIGTERM while flanneld reads the config after subnet.env: no part started 
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   const writerPid = Number(await waitFor('the writer to start', () => /started weft-subnet \(pid (\d+)\)/.exec(log)?.[1], 10_000))
-  await waitFor('flannel is ready', () => /flannel is ready/.test(log), 20_000)
+  // flanneld's own line for subnet.env (its "flannel is ready" now waits for every part to report ready).
+  await waitFor('subnet.env written', () => / flanneld Wrote subnet file to /.test(log), 20_000)
   // A failing test must not leave a stopped writer behind (flanneld would SIGKILL it, scope stops flanneld sooner).
   scope.onClose(() => {
     try {
