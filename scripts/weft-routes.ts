@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     const { routes: want, touched } = desired.compute(registry.leases)
     await routes.sync(want, full, touched, listed ? kernel : undefined)
     const l = routes.last
-    if (l) reportSync({ full, repair: full && !listed, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: want.length, outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }] })
+    if (l) reportSync({ full, repair: full && !listed, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: want.length, outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }], families: node.networks.map((n) => n.family) })
     listed = false
   })
   sync.request(true)
@@ -178,7 +178,7 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
     await syncAll()
     const outcomes: SyncOutcome[] = syncers.flatMap((s) => (s.last ? [{ batch: s.last.plan.bridgeBatch + s.last.plan.ipBatch, err: s.last.err, added: s.last.plan.added, replaced: s.last.plan.changed, removed: s.last.plan.removed, planned: s.last.planned }] : []))
     if (routes?.last) outcomes.push({ ...routes.last.plan, err: routes.last.err, planned: routes.last.planned })
-    reportSync({ full: true, repair, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: outcomes.reduce((n, o) => n + o.planned, 0), outcomes })
+    reportSync({ full: true, repair, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: outcomes.reduce((n, o) => n + o.planned, 0), outcomes, families: node.networks.map((n) => n.family) })
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)

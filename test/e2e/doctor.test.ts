@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Lab } from '../../scripts/lib/lab/lab.ts'
 import { runDoctor } from '../../scripts/lib/lab/doctor.ts'
-import { readyz } from '../../scripts/lib/lab/probe.ts'
+import { probe, readyz, sample } from '../../scripts/lib/lab/probe.ts'
 import { run } from '../../scripts/lib/core/sh.ts'
 import { root } from '../helpers/scope.ts'
 
@@ -63,13 +63,17 @@ test('usage: -h on stdout exit 0; a bad flag or value is one line on stderr, exi
   }
 })
 
-test('forwarding off inside the node namespace: forwarding fails with the sysctl that fixes it', async () => {
+test('forwarding off inside the node namespace: forwarding fails with its sysctl; /readyz and /metrics say it at the next resync', async () => {
+  const ns = lab.nodes[0].ns
   await inNode(['sysctl', '-qw', 'net.ipv4.ip_forward=0'])
+  await lab.until('/readyz to name it', async () => /weft-routes is not-ready: forwarding is off \(net\.ipv4\.ip_forward=0\)/.test((await readyz(ns)).reason), 30000)
+  assert.equal(sample((await probe(ns, '/metrics')).body, 'weft_part_ready', 'part="weft-routes"'), 0)
   const d = await doctor()
   assert.equal(d.code, 1)
-  assert.deepEqual(failing(d), ['forwarding'])
+  assert.deepEqual(failing(d), ['readiness', 'forwarding'])
   assert.match(d.checks.get('forwarding')!.detail, /net\.ipv4\.ip_forward is 0/)
   await runFix(d.checks.get('forwarding')!.fix)
+  await lab.until('ready again', async () => (await readyz(ns)).ready, 30000)
   assert.equal((await doctor()).code, 0)
 })
 

@@ -19,7 +19,14 @@ const hasRoute = async (i: number, dst: string) => (await lab.routesOf(lab.nodes
 
 before(async () => {
   await lab.cluster(2, { args: () => HEALTH, pods: () => 0 })
-  for (const n of lab.nodes) await lab.until(`${n.name} ready`, async () => (await readyz(n.ns)).ready, 30000)
+  for (const n of lab.nodes) {
+    let last = ''
+    await lab.until(`${n.name} ready`, async () => {
+      const r = await readyz(n.ns)
+      last = r.reason
+      return r.ready
+    }, 30000).catch((e) => Promise.reject(new Error(`${(e as Error).message}: ${last}\n${lab.logOf(n)}`)))
+  }
 })
 after(() => lab.down())
 
@@ -100,6 +107,20 @@ test('weft-routes stopped (SIGSTOP) is killed and restarted within seconds; heal
   assert.equal(sample(text, 'weft_part_restarts_total', 'part="weft-routes"'), 1)
   assert.match(lab.logOf(n), /weft-routes \(pid \d+\) is hung: no heartbeat for [\d.]+ s; killing it/)
   process.stdout.write(`# SIGSTOP to new weft-routes: ${restartedIn.toFixed(1)} s\n`)
+})
+
+test('a part killed (SIGKILL): restarted, counted in /metrics by part, /readyz 200 again once it reports ready', async () => {
+  const n = lab.nodes[1]
+  const before = sample(await metrics(1), 'weft_part_restarts_total', 'part="weft-masq"')!
+  const pid = (await readyz(n.ns)).parts['weft-masq'].pid!
+  process.kill(pid, 'SIGKILL')
+  await lab.until('a new weft-masq', async () => {
+    const p = (await readyz(n.ns)).parts['weft-masq']
+    return !!p?.pid && p.pid !== pid
+  }, 20000)
+  assert.match(lab.logOf(n), /flannel is not ready: weft-masq is restarting: died \(SIGKILL\)/)
+  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 20000)
+  assert.equal(sample(await metrics(1), 'weft_part_restarts_total', 'part="weft-masq"'), before + 1)
 })
 
 test('subnet.env removed: /readyz 503 naming it; written back: 200', async () => {

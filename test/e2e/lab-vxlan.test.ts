@@ -208,3 +208,27 @@ test('vxlan without DirectRouting never touches routes on the external interface
     await run(['ip', '-n', n.ns, 'route', 'del', ...route], { nothrow: true })
   }
 })
+
+test('vxlan: weft-doctor checks flannel.1 against the published VtepMAC and names a mismatch', async () => {
+  const { runDoctor } = await import('../../scripts/lib/lab/doctor.ts')
+  const n = lab.nodes[0]
+  const check = async () => {
+    const r = await runDoctor(lab, n, ['--json'], { health: false })
+    return { code: r.code, checks: new Map((JSON.parse(r.stdout).checks as { check: string; state: string; detail: string }[]).map((c) => [c.check, c])) }
+  }
+  const mac = await macOf(n)
+  const before = await check()
+  assert.equal(before.checks.get('vxlan device')?.state, 'ok', JSON.stringify([...before.checks.values()]))
+  assert.match(before.checks.get('vxlan device')!.detail, new RegExp(`flannel\\.1: VNI 1, MAC ${mac} \\(as published\\), MTU 1450`))
+  assert.equal(before.checks.get('mtu')?.state, 'ok')
+  await run(['ip', '-n', n.ns, 'link', 'set', 'dev', 'flannel.1', 'address', '02:00:00:00:00:01'])
+  try {
+    const d = await check()
+    assert.equal(d.code, 1)
+    assert.equal(d.checks.get('vxlan device')?.state, 'fail')
+    assert.match(d.checks.get('vxlan device')!.detail, new RegExp(`flannel\\.1 has MAC 02:00:00:00:00:01 but our lease publishes VtepMAC ${mac}`))
+  } finally {
+    await run(['ip', '-n', n.ns, 'link', 'set', 'dev', 'flannel.1', 'address', mac])
+  }
+  assert.equal((await check()).checks.get('vxlan device')?.state, 'ok')
+})

@@ -80,3 +80,31 @@ test('a part that exits is restarted, one that exits 0 with stop-all ends the da
     assert.deepEqual(stops, ['weft-no-such-bundle exited (code 1)'])
   })
 })
+
+test('a part whose heartbeats stop (it stops itself) is killed as hung and restarted; its events reach onEvent typed', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join, relative } = await import('node:path')
+  const { bundleDir } = await import('../../scripts/lib/daemon/supervise.ts')
+  const dir = mkdtempSync(join(tmpdir(), 'weft-sup-'))
+  // Says ready, beats twice, then stops itself as SIGSTOP would (a stopped process never exits alone).
+  writeFileSync(join(dir, 'part.js'), `const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n');
+say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`)
+  try {
+    await withLog(async (lines) => {
+      const seen: string[] = []
+      const life: string[] = []
+      const p = new Part({ name: relative(bundleDir, join(dir, 'part.js')), args: [], livenessMs: 600, onEvent: (e) => seen.push(e.event), onLifecycle: (w) => life.push(w) }, () => {})
+      p.start()
+      for (let i = 0; i < 600 && life.filter((w) => w === 'started').length < 2; i++) await new Promise((r) => setTimeout(r, 25))
+      await p.stop()
+      assert.deepEqual(life.slice(0, 4), ['started', 'hung', 'died', 'started'], lines.join(''))
+      assert.deepEqual(seen.slice(0, 3), ['ready', 'heartbeat', 'heartbeat'])
+      assert.equal(p.restarts >= 1, true)
+      assert.ok(lines.some((l) => /is hung: no heartbeat for [\d.]+ s; killing it \(SIGKILL\)/.test(l)), lines.join(''))
+      assert.ok(lines.some((l) => /was hung and is killed; restarting in 1s/.test(l)), lines.join(''))
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

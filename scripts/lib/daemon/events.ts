@@ -27,7 +27,7 @@ export type PartEvent =
   /** our lease's expiry, unix seconds (after acquiring or renewing it) */
   | { event: 'lease'; expiry: number }
   /** one sync of routes (host-gw) or peers (vxlan) applied */
-  | { event: 'synced'; full: boolean; seconds: number; peers: number; desired: number; present: number; added: number; removed: number; replaced: number; ok: boolean }
+  | { event: 'synced'; full: boolean; seconds: number; peers: number; desired: number; present: number; added: number; removed: number; replaced: number; ok: boolean; /** why the node cannot carry traffic anyway (forwarding off) */ problem?: string }
   /** something the kernel lost or changed was put back: what, and why it was needed */
   | { event: 'repaired'; kind: 'route' | 'fdb' | 'neigh' | 'rule' | 'device'; what: string; why: string }
   /** a failure worth counting: the registry out of reach, a batch that failed */
@@ -71,6 +71,7 @@ export function parseEvent(line: string): PartEvent | { invalid: string } {
     if (t === 'number' && !Number.isFinite(o[k])) return { invalid: `${o.event}: field ${k} must be a finite number` }
   }
   if (o.event === 'subnet') for (const [k, t] of Object.entries(OPTIONAL)) if (k in o && typeof o[k] !== t) return { invalid: `subnet: field ${k} must be a ${t}` }
+  if (o.event === 'synced' && 'problem' in o && typeof o.problem !== 'string') return { invalid: 'synced: field problem must be a string' }
   const kinds = KINDS[o.event]
   if (kinds && !kinds.includes(o.kind as string)) return { invalid: `${o.event}: unknown kind ${JSON.stringify(o.kind)}` }
   return o as PartEvent

@@ -119,7 +119,8 @@ export class NodeHealth {
         m.syncSeconds.observe(ev.seconds)
         // The first full sync makes the route syncer ready; a failed one is named, not fatal:
         // one unreachable peer gateway must not take the whole node out of service.
-        if (ev.full) this.set(part, 'ready', `synced: ${ev.present}/${ev.desired} ${ev.ok ? 'in place' : 'in place, some lines failed'} (${ev.peers} peers)`)
+        if (ev.full && ev.problem) this.set(part, 'not-ready', ev.problem)
+        else if (ev.full) this.set(part, 'ready', `synced: ${ev.present}/${ev.desired} ${ev.ok ? 'in place' : 'in place, some lines failed'} (${ev.peers} peers)`)
         return
       case 'repaired':
         if (ev.kind === 'rule') m.masqRepairs.inc()

@@ -29,6 +29,9 @@ export interface PartSpec {
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => 'restart' | 'stop-all' | 'done'
 }
 
+/** extra time a fresh part gets for its first event (loading a bundle took 3 s here under load) */
+const STARTUP_GRACE_MS = 10_000
+
 export const bundleDir = dirname(process.argv[1] ?? '.')
 export function bundlePath(name: string): string {
   return join(bundleDir, name)
@@ -42,6 +45,8 @@ export class Part {
   private timer?: NodeJS.Timeout
   private watchdog?: NodeJS.Timeout
   private lastEventAt = 0
+  /** whether this child has said anything yet: until then it is loading, which takes seconds on a busy host */
+  private heard = false
   private hung = false
   /** restarts so far (deaths and hangs), for health and metrics */
   restarts = 0
@@ -65,6 +70,7 @@ export class Part {
     }
     this.child = child
     this.hung = false
+    this.heard = false
     this.lastEventAt = Date.now()
     if (child.pid !== undefined) {
       log(`started ${this.spec.name} (pid ${child.pid})`)
@@ -75,6 +81,7 @@ export class Part {
     createInterface({ input: child.stdio[3] as Readable }).on('line', (l) => {
       if (this.child !== child) return
       this.lastEventAt = Date.now()
+      this.heard = true
       const ev = parseEvent(l)
       if ('invalid' in ev) {
         if (!saidInvalid) warn(`${this.spec.name}: ignoring a malformed event (${ev.invalid}): ${l.slice(0, 200)}`)
@@ -105,7 +112,7 @@ export class Part {
     this.watchdog = setInterval(() => {
       if (this.child !== child || this.stopping || this.hung) return
       const silent = Date.now() - this.lastEventAt
-      if (silent < limit) return
+      if (silent < limit + (this.heard ? 0 : STARTUP_GRACE_MS)) return
       this.hung = true
       const what = `no heartbeat for ${(silent / 1000).toFixed(1)} s`
       log(`${this.spec.name} (pid ${child.pid}) is hung: ${what}; killing it (SIGKILL) to restart it`)

@@ -72,7 +72,9 @@ function sysctl(path: string): string | undefined {
 export function checkSysctls(v6: boolean): Verdict[] {
   const out: Verdict[] = []
   const fwd = sysctl('net.ipv4.ip_forward')
-  if (fwd !== '1') out.push(fail('forwarding', `net.ipv4.ip_forward is ${fwd ?? 'unreadable'}: this node drops traffic to and from other nodes' pods`, 'sysctl -w net.ipv4.ip_forward=1'))
+  // The bridge plugin turns forwarding on with the first pod: before any pod (no cni0) it is only a warning.
+  const pods = existsSync('/sys/class/net/cni0')
+  if (fwd !== '1') out.push((pods ? fail : warn)('forwarding', `net.ipv4.ip_forward is ${fwd ?? 'unreadable'}: this node drops traffic to and from other nodes' pods${pods ? '' : ' (no pod yet: the bridge plugin turns it on with the first one)'}`, 'sysctl -w net.ipv4.ip_forward=1'))
   else if (v6 && sysctl('net.ipv6.conf.all.forwarding') !== '1') out.push(fail('forwarding', 'net.ipv6.conf.all.forwarding is off (EnableIPv6)', 'sysctl -w net.ipv6.conf.all.forwarding=1'))
   else out.push(ok('forwarding', `net.ipv4.ip_forward=1${v6 ? ', net.ipv6.conf.all.forwarding=1' : ''}`))
   if (!existsSync('/proc/sys/net/bridge')) out.push(warn('br_netfilter', 'module br_netfilter not loaded: bridged pod traffic skips iptables (Services through kube-proxy break)', 'modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/br_netfilter.conf'))

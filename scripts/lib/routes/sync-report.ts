@@ -4,7 +4,11 @@
 // the registry agreed, so anything a resync changes is drift (a route deleted by hand, a flushed
 // fdb), not news from the registry, which the watch applies as it comes.
 import { emit } from '../daemon/events.ts'
-import { log, debug } from '../core/log.ts'
+import { log, debug, warn } from '../core/log.ts'
+import { forwardingProblem } from './forwarding.ts'
+import type { Family } from '../net/cidr.ts'
+
+let saidFwd = ''
 
 export interface SyncOutcome {
   /** the batch lines applied (`ip -batch` / `bridge -batch`), '' when nothing changed */
@@ -19,13 +23,17 @@ export interface SyncOutcome {
 
 const SHOWN = 20
 
-export function reportSync(o: { full: boolean; repair: boolean; seconds: number; peers: number; desired: number; outcomes: SyncOutcome[] }): void {
+export function reportSync(o: { full: boolean; repair: boolean; seconds: number; peers: number; desired: number; outcomes: SyncOutcome[]; families?: Family[] }): void {
   const sum = (k: 'added' | 'replaced' | 'removed') => o.outcomes.reduce((n, x) => n + x[k], 0)
   const ok = o.outcomes.every((x) => !x.err)
   const [added, replaced, removed] = [sum('added'), sum('replaced'), sum('removed')]
   // After a failed batch we cannot tell which lines took: count only what was already right.
   const present = ok ? o.desired : Math.max(0, o.desired - added - replaced)
-  emit({ event: 'synced', full: o.full, seconds: o.seconds, peers: o.peers, desired: o.desired, present, added, removed, replaced, ok })
+  // A full sync makes the syncer ready, unless the node does not forward (forwarding.ts).
+  const problem = o.full && o.families ? forwardingProblem(o.families) : ''
+  if (problem && problem !== saidFwd) warn(problem)
+  if (o.full) saidFwd = problem
+  emit({ event: 'synced', full: o.full, seconds: o.seconds, peers: o.peers, desired: o.desired, present, added, removed, replaced, ok, ...(problem ? { problem } : {}) })
   for (const x of o.outcomes) if (x.err) emit({ event: 'error', kind: 'apply', message: x.err })
   if (!added && !replaced && !removed && ok) debug(`${o.full ? 'full ' : ''}sync: kernel in line with the registry (${o.desired} desired, ${o.peers} peers), ${Math.round(o.seconds * 1000)} ms`)
   if (!o.repair) return
