@@ -57,7 +57,7 @@ test('a bundled package without a licence file fails the build', async () => {
 test('node build.mjs --check fails on a stale or missing notice file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-notices-'))
   try {
-    for (const f of ['scripts', 'tools', 'dist', 'build.mjs', 'package.json', 'tsconfig.json']) cpSync(f, join(dir, f), { recursive: true })
+    for (const f of ['scripts', 'tools', 'dist', 'build.mjs', 'package.json', 'tsconfig.json', 'test/helpers']) cpSync(f, join(dir, f), { recursive: true })
     symlinkSync(resolve('node_modules'), join(dir, 'node_modules'))
     const check = () => spawnSync(process.execPath, ['build.mjs', '--check'], { cwd: dir, encoding: 'utf8' })
     assert.equal(check().status, 0, 'fresh dist/ passes')

@@ -89,14 +89,14 @@ test('a part whose heartbeats stop (it stops itself) is killed as hung and resta
   const dir = mkdtempSync(join(tmpdir(), 'weft-sup-'))
   // Says ready, beats twice, then stops itself as SIGSTOP would (a stopped process never exits alone).
   writeFileSync(join(dir, 'part.js'), `const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n');
-say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`)
+say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`) // allow-timer: the child's own schedule, not a wait
   try {
     await withLog(async (lines) => {
       const seen: string[] = []
       const life: string[] = []
       const p = new Part({ name: relative(bundleDir, join(dir, 'part.js')), args: [], livenessMs: 600, onEvent: (e) => seen.push(e.event), onLifecycle: (w) => life.push(w) }, () => {})
       p.start()
-      for (let i = 0; i < 600 && life.filter((w) => w === 'started').length < 2; i++) await new Promise((r) => setTimeout(r, 25))
+      await waitFor('the hung part to be started again', () => life.filter((w) => w === 'started').length >= 2, 15_000)
       await p.stop()
       assert.deepEqual(life.slice(0, 4), ['started', 'hung', 'died', 'started'], lines.join(''))
       assert.deepEqual(seen.slice(0, 3), ['ready', 'heartbeat', 'heartbeat'])
