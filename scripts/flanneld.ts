@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { log, die, errText } from './lib/core/log.ts'
+import { SUPERVISOR_ENV } from './lib/core/part-guard.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { runJson } from './lib/core/sh.ts'
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
   const etcdFlags = etcdArgs(f)
   // Every part started from here on (supervised or --dry-run) inherits the etcd password this way.
   Object.assign(process.env, etcdChildEnv(f))
+  // Parts stop when this process is gone (kill -9 included): lib/core/part-guard.ts.
+  process.env[SUPERVISOR_ENV] = String(process.pid)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
   const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []), `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
   const masqArgs = (cfg: NetworkConfig) => {

@@ -6,11 +6,13 @@ import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
 import { log, warn, die, errText } from './lib/core/log.ts'
+import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
 import { parseCidr, type Cidr } from './lib/net/cidr.ts'
 import { parseSubnetEnv } from './lib/formats/subnet-env.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
+import { watchRouteDeletions } from './lib/routes/monitor.ts'
 import { showPlan } from './lib/core/sh.ts'
 import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes, readIfaceNets } from './lib/routes/kernel.ts'
 import { PeerRegistry, sleep } from './lib/registry/etcd/peers.ts'
@@ -48,6 +50,10 @@ async function main(): Promise<void> {
   if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   const iface = checkIfaceName(f.iface)
+  if (!f['dry-run']) {
+    holdLock('weft-routes', f['subnet-file']) // one copy per node (issue 13 item 6)
+    exitWithSupervisor(log)
+  }
   const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
   const client = etcdFromFlags(f)
   const stop = new AbortController()
@@ -103,7 +109,22 @@ async function main(): Promise<void> {
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
+  repairOnDelete(node.networks, () => sync.request(true), stop.signal)
   await registry.watchLoop(stop.signal, () => sync.request())
+}
+
+/** A route deleted from the kernel inside the network is repaired at once (the resync is the backstop). */
+function repairOnDelete(networks: NodeView['networks'], resync: () => void, signal: AbortSignal): void {
+  let first = true
+  const started = () => {
+    if (first) log("watching the kernel's route changes (ip monitor route): a deleted route is repaired at once")
+    first = false
+    resync()
+  }
+  void watchRouteDeletions(networks, (ev) => {
+    log(`route ${ev.dst} was deleted from the kernel: syncing now`)
+    resync()
+  }, signal, { warn, started })
 }
 
 /**
@@ -169,6 +190,7 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
+  repairOnDelete(node.networks, () => sync.request(true), signal)
   await registry.watchLoop(signal, () => sync.request())
 }
 
