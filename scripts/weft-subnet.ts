@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   // Dual stack: flannel-v6.<VNI> beside it, sending from our PublicIPv6; its MAC goes in BackendV6Data.
   const vxlan6 = vxlan && publicIpv6 ? await vxlanDevice(f, publicIpv6, cfg) : undefined
 
-  const lease = await untilReachable('acquiring a lease', () =>
+  const acquire = (previous: Cidr | undefined, previousV6: Cidr | undefined) =>
     acquireLease(f['dry-run'] ? new DryRunRegistry(etcd) : etcd, {
       prefix,
       cfg,
@@ -76,12 +76,12 @@ async function main(): Promise<void> {
         backendData: vxlan ? { VNI: vxlan.spec.vni, VtepMAC: vxlan.mac } : backendData(f['backend-data']),
         backendV6Data: vxlan6 ? { VNI: vxlan6.spec.vni, VtepMAC: vxlan6.mac } : undefined,
       },
-      previous: previousSubnet(f['subnet-file']),
-      previousV6: cfg.enableIPv6 ? previousSubnet(f['subnet-file'], 6) : undefined,
+      previous,
+      previousV6,
       ttl: f['subnet-lease-ttl'],
       log,
-    }),
-  )
+    })
+  const lease = await untilReachable('acquiring a lease', () => acquire(previousSubnet(f['subnet-file']), cfg.enableIPv6 ? previousSubnet(f['subnet-file'], 6) : undefined))
   if (vxlan) await configureDevice(vxlan.spec.name, lease.subnet, cfg.network!, f['dry-run'])
   if (vxlan6 && lease.ipv6Subnet) await configureDevice(vxlan6.spec.name, lease.ipv6Subnet, cfg.ipv6Network!, f['dry-run'])
   const v6 = lease.ipv6Subnet ? { ipv6Network: cfg.ipv6Network, ipv6Subnet: lease.ipv6Subnet } : {}
@@ -99,8 +99,27 @@ async function main(): Promise<void> {
     keepDevices(kept, { intervalMs: f['device-check-interval'] * 1000, signal: stop.signal, log })
   }
 
-  const why = await keepLease(etcd, lease, { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000 })
-  if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
+  const keep = { ttl: f['subnet-lease-ttl'], marginMs: f['subnet-lease-renew-margin'] * 60_000, signal: stop.signal, log, checkMs: f['lease-check-interval'] * 1000 }
+  let held = lease
+  for (;;) {
+    const why = await keepLease(etcd, held, keep)
+    if (why === 'stopped') break
+    // flannel exits 0 on any loss ("revoked"), and under Restart=on-failure nothing comes back
+    // while pods keep the subnet. A loss with etcd's data (its revision went back, or the config
+    // is gone too) is not an operator taking our lease: re-register (issue 13 item 9).
+    const wiped = why === 'reset' || !(await untilReachable('checking the network config', () => etcd.get(`${prefix.replace(/\/+$/, '')}/config`)))
+    if (!wiped) {
+      log('Lease has been revoked. Shutting down daemon.')
+      break
+    }
+    log(`etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its revision went back: wiped or restored' : 'the network config is gone too'}); keeping ${f['subnet-file']}, registering the same subnet again once the network config is back`)
+    const again = await waitForConfig(etcd, prefix, stop.signal)
+    if (!again) break
+    if (again.network?.text !== cfg.network?.text || again.backend.type !== cfg.backend.type) die(`the network config came back different (${again.network?.text} ${again.backend.type}); exiting so that it is applied from the start`)
+    held = await untilReachable('registering our subnet again', () => acquire(held.subnet, held.ipv6Subnet))
+    if (held.subnet.text !== lease.subnet.text) die(`our subnet ${lease.subnet.text} was taken by another node while etcd was empty (we got ${held.subnet.text}); exiting so that subnet.env is rewritten from the start`)
+    log(`registered ${held.subnet.text} again (${held.how})`)
+  }
   process.exit(0)
 }
 

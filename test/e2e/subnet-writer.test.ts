@@ -174,6 +174,9 @@ test('renews before expiry with a new etcd lease (short TTL for the test)', asyn
   assert.match(w.out.stderr, /Renewed lease 10\.244\.\d+\.0\/24/)
   assert.ok(ttlOf(leaseId(p, key)) > 55)
   assert.equal(w.p.exitCode, null)
+  // renewing every ~2 s, it would write into the next test's "no etcd write" window
+  w.p.kill('SIGTERM')
+  await w.exited
 })
 
 test('--dry-run prints the etcd operations and subnet.env, writes nothing and puts nothing', async () => {

@@ -23,6 +23,7 @@ export class PeerRegistry {
 
   /** Replace the lease set with a fresh snapshot (one paged range read). */
   async relist(): Promise<void> {
+    const before = this.revision
     let res: { kvs: KV[]; revision: number }
     try {
       res = await this.client.list(this.subnetsPrefix)
@@ -31,8 +32,15 @@ export class PeerRegistry {
       throw e
     }
     this.reachable()
-    // A slower list must not roll back what a faster watch already delivered.
-    if (res.revision < this.revision) return
+    if (res.revision < this.revision) {
+      // A slower list must not roll back what a faster watch already delivered...
+      if (res.revision >= before) return
+      // ...but a list lower than what we had before it started is a new cluster (etcd wiped, or
+      // restored from a backup; issue 13 item 9): take it, and stop a watch that waits for
+      // revisions this cluster has never had.
+      warn(`etcd's revision went back from ${before} to ${res.revision} (its data was wiped or restored): taking the new lease list and watching from it`)
+      this.restartWatch?.()
+    }
     this.leases = new Map(res.kvs.map((kv) => [kv.key, kv]))
     this.listedAt = res.revision
     this.revision = res.revision
@@ -53,10 +61,11 @@ export class PeerRegistry {
     let backoff = 100
     while (!signal.aborted) {
       if (this.down) {
-        // A cheap probe, so the watch is not reopened against a dead endpoint at every backoff.
+        // A probe, so the watch is not reopened against a dead endpoint at every backoff; a list,
+        // so an etcd that came back empty is noticed before a watch from our old revision.
         try {
-          await this.client.get(this.subnetsPrefix)
-          this.reachable()
+          await this.relist()
+          onChange()
         } catch (e) {
           this.failed('probe', e)
           await this.pause(backoff, signal)
@@ -65,10 +74,14 @@ export class PeerRegistry {
         }
       }
       const started = Date.now()
+      const ac = new AbortController()
+      const stop = () => ac.abort()
+      signal.addEventListener('abort', stop, { once: true })
+      this.restartWatch = stop
       try {
         await this.client.watch(this.subnetsPrefix, this.revision + 1, (ev) => {
           if (this.apply(ev)) onChange()
-        }, signal)
+        }, ac.signal)
       } catch (e) {
         if (signal.aborted) break
         if (Date.now() - started > 10_000) backoff = 100
@@ -82,9 +95,15 @@ export class PeerRegistry {
         } else this.failed('watch', e)
         await this.pause(backoff, signal)
         backoff = Math.min(backoff * 2, 5000)
+      } finally {
+        signal.removeEventListener('abort', stop)
+        this.restartWatch = undefined
       }
     }
   }
+
+  /** Ends the current watch so the loop starts another from this.revision + 1. */
+  private restartWatch?: () => void
 
   // etcd health, said once per outage (and every 30 s while it lasts), whichever path saw it.
   private down?: { since: number; said: number }
