@@ -56,3 +56,26 @@ test('etcd wiped: no exit, the same subnet registered again once the config is b
   assert.match(readFileSync(file, 'utf8'), new RegExp(`FLANNEL_SUBNET=${subnet.replace('.0/', '.1/').replace(/\./g, '\\.')}`))
   await waitFor('the writer to say so', () => /registered 10\.244\.\d+\.0\/24 again/.test(log), 10000).catch(() => assert.fail(log))
 })
+
+test('etcd wiped under the route syncer: peer routes kept while it is empty, the watch follows the new cluster', { timeout: 120_000 }, async () => {
+  const { repairNode, PEER_ROUTE } = await import('./fast-repair-setup.ts')
+  const n = await repairNode(scope)
+  const p = scope.spawn([dist('weft-routes'), `--etcd-endpoints=${n.etcd.endpoint}`, '--iface=v0', `--subnet-file=${n.subnetFile}`, '--resync=30'], { netns: n.ns })
+  let log = ''
+  let exited: number | null | undefined
+  p.stderr!.on('data', (d) => (log += d))
+  p.once('exit', (c) => (exited = c))
+  await waitFor('the peer route', () => n.routes().includes(PEER_ROUTE), 20000)
+  for (let i = 0; i < 20; i++) etcdctl(n.etcd.endpoint, ['put', `/pad/${i}`, 'x'], { netns: n.ns })
+  await n.etcd.stop()
+  rmSync(n.etcd.dataDir, { recursive: true, force: true })
+  await n.etcd.start()
+  await waitFor('the syncer to see the new cluster', () => /etcd's revision went back from \d+ to \d+/.test(log), 30000).catch(() => assert.fail(log))
+  assert.ok(n.routes().includes(PEER_ROUTE), 'the peer route was removed while etcd was empty')
+  // the nodes come back: config, then a lease; the watch (not the 30 s resync) brings its route
+  const put = (k: string, v: string) => assert.equal(etcdctl(n.etcd.endpoint, ['put', k, v], { netns: n.ns }).code, 0)
+  put('/coreos.com/network/config', CONFIG)
+  put('/coreos.com/network/subnets/10.244.3.0-24', '{"PublicIP":"192.168.50.3","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}')
+  await waitFor('the new peer route, from the watch', () => n.routes().includes('10.244.3.0/24 via 192.168.50.3'), 10000).catch(() => assert.fail(log))
+  assert.equal(exited, undefined)
+})

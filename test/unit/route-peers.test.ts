@@ -75,6 +75,26 @@ test('etcd wiped (its revision went back): the new list is taken and the watch r
   assert.match(said, /etcd's revision went back from 40 to 3 \(its data was wiped or restored\)/)
 })
 
+test('etcd wiped and still empty: the peers we knew are kept until a lease appears again', async () => {
+  let rev = 40
+  let kvs = [kv('10.244.2.0-24', 30), kv('10.244.3.0-24', 31)]
+  const client = { list: async () => ({ kvs, revision: rev }) } as unknown as EtcdClient
+  const reg = new PeerRegistry(client, '/coreos.com/network')
+  await reg.relist()
+  rev = 1
+  kvs = []
+  await quiet(() => reg.relist())
+  assert.deepEqual([...reg.leases.keys()], [S + '10.244.2.0-24', S + '10.244.3.0-24'])
+  assert.equal(reg.revision, 1)
+  rev = 2
+  await reg.relist() // still empty: still kept
+  assert.equal(reg.leases.size, 2)
+  rev = 5
+  kvs = [kv('10.244.2.0-24', 4)]
+  await reg.relist() // the new cluster has leases: it is the truth again
+  assert.deepEqual([...reg.leases.keys()], [S + '10.244.2.0-24'])
+})
+
 test('relist: a snapshot older than what the watch delivered meanwhile is not applied', async () => {
   let rev = 10
   let during = () => {}

@@ -40,7 +40,17 @@ export class PeerRegistry {
       // revisions this cluster has never had.
       warn(`etcd's revision went back from ${before} to ${res.revision} (its data was wiped or restored): taking the new lease list and watching from it`)
       this.restartWatch?.()
+      this.keptOld = true
     }
+    if (this.keptOld && res.kvs.length === 0) {
+      // An emptied cluster says nothing about the peers: until a lease appears in it again (the
+      // nodes re-register within seconds of the config's return), keep routing to the ones we
+      // knew rather than cut every pod off (issue 13 item 9). Watch events apply on top.
+      this.listedAt = res.revision
+      this.revision = res.revision
+      return
+    }
+    this.keptOld = false
     this.leases = new Map(res.kvs.map((kv) => [kv.key, kv]))
     this.listedAt = res.revision
     this.revision = res.revision
@@ -101,6 +111,9 @@ export class PeerRegistry {
       }
     }
   }
+
+  /** the leases of a cluster that was wiped, kept while the new one has none */
+  private keptOld = false
 
   /** Ends the current watch so the loop starts another from this.revision + 1. */
   private restartWatch?: () => void
