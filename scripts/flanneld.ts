@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { log, errText, debug } from './lib/core/log.ts'
+import { SUPERVISOR_ENV } from './lib/core/part-guard.ts'
 import { selectIface } from './lib/net/iface.ts'
 import { runJson } from './lib/core/sh.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
   const etcdFlags = kube ? kubeArgs(f) : etcdArgs(f)
   // Every part started from here on (supervised or --dry-run) inherits the etcd password this way.
   Object.assign(process.env, etcdChildEnv(f))
+  // Parts stop when this process is gone (kill -9 included): lib/core/part-guard.ts.
+  process.env[SUPERVISOR_ENV] = String(process.pid)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
   const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []), `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
   const masqArgs = (cfg: NetworkConfig) => {

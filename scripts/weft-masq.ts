@@ -5,6 +5,7 @@ import type { Family } from './lib/net/cidr.ts'
 import { helpText, UsageError } from './lib/core/flags.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { debug, errText, log, warn } from './lib/core/log.ts'
+import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
 import { applyPlan, type Step } from './lib/core/sh.ts'
 import { loadConfig, spec, InputError, type MasqConfig } from './lib/masq/config.ts'
 import { chooseFlavour, missingText, toolsFor, which, type Flavour, type IptTools } from './lib/masq/iptables-flavour.ts'
@@ -38,6 +39,11 @@ async function main(): Promise<void> {
     return
   }
 
+  // One copy per node, gone with its flanneld (issue 13 item 6); a one-shot or a dry run is neither.
+  if (!cfg.dryRun && !cfg.once) {
+    holdLock('weft-masq', cfg.subnetFile)
+    exitWithSupervisor(log)
+  }
   for (const f of cfg.families) log(`IPv${f.family}: network ${f.cluster.text}, subnet ${f.pod.text} (from ${cfg.source}); ip-masq ${cfg.ipMasq}, forward rules ${cfg.forward}`)
   logRecycling(cfg)
   // Leftovers of the other mode go first (flannel: the unused mode is wiped at start, 2.5).

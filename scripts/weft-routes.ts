@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
 import { runMain, fail, FatalError } from './lib/core/cli.ts'
 import { log, warn, errText } from './lib/core/log.ts'
+import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
 import { parseCidr, type Cidr } from './lib/net/cidr.ts'
 import { ifaceNameProblem } from './lib/net/iface.ts'
 import { parseSubnetEnv } from './lib/formats/subnet-env.ts'
@@ -15,6 +16,7 @@ import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
 import { KUBE_FLAGS, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
 import { PermanentError, type PeerSource, type Registry } from './lib/registry/registry.ts'
+import { watchRouteDeletions } from './lib/routes/monitor.ts'
 import { showPlan } from './lib/core/sh.ts'
 import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes, readIfaceNets } from './lib/routes/kernel.ts'
 import { sleep } from './lib/registry/etcd/peers.ts'
@@ -57,6 +59,10 @@ async function main(): Promise<void> {
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   startHeartbeat()
   const iface = checkIfaceName(f.iface)
+  if (!f['dry-run']) {
+    holdLock('weft-routes', f['subnet-file']) // one copy per node (issue 13 item 6)
+    exitWithSupervisor(log)
+  }
   const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
   const reg = await openRegistry(f)
   const stop = new AbortController()
@@ -115,7 +121,22 @@ async function main(): Promise<void> {
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
+  repairOnDelete(node.networks, () => sync.request(true), stop.signal)
   await registry.watchLoop(stop.signal, () => sync.request())
+}
+
+/** A route deleted from the kernel inside the network is repaired at once (the resync is the backstop). */
+function repairOnDelete(networks: NodeView['networks'], resync: () => void, signal: AbortSignal): void {
+  let first = true
+  const started = () => {
+    if (first) log("watching the kernel's route changes (ip monitor route): a deleted route is repaired at once")
+    first = false
+    resync()
+  }
+  void watchRouteDeletions(networks, (ev) => {
+    log(`route ${ev.dst} was deleted from the kernel: syncing now`)
+    resync()
+  }, signal, { warn, started })
 }
 
 /**
@@ -182,6 +203,7 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
+  repairOnDelete(node.networks, () => sync.request(true), signal)
   await registry.watchLoop(signal, () => sync.request())
 }
 

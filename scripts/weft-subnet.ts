@@ -4,6 +4,8 @@
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
 import { runMain, fail, FatalError } from './lib/core/cli.ts'
 import { log, errText } from './lib/core/log.ts'
+import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
+import { keepFile } from './lib/subnet/keep-file.ts'
 import { parseCidr, parseIp, containsCidr, type Cidr, type Ip } from './lib/net/cidr.ts'
 import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
@@ -50,6 +52,10 @@ async function main(): Promise<void> {
   // flannel leaves the lease and subnet.env in place on SIGTERM, so a restart gets the same subnet.
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => (stop.abort(), log(`${s}: exiting, leaving the lease and ${f['subnet-file']} in place`), process.exit(0)))
 
+  if (!f['dry-run']) {
+    holdLock('weft-subnet', f['subnet-file'], true) // one copy per node (issue 13 item 6)
+    exitWithSupervisor(log)
+  }
   if (f.network || f.subnet) return await staticMode(f)
 
   const publicIp = mustIp('--public-ip', f['public-ip'], true)!
@@ -94,6 +100,7 @@ async function main(): Promise<void> {
   }
   writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
   if (f.once) return process.exit(0)
+  keepFile(f['subnet-file'], env, { signal: stop.signal, log })
   if (vxlan) {
     const kept = [{ ...vxlan, lease: lease.subnet, network: cfg.network! }]
     if (vxlan6 && lease.ipv6Subnet) kept.push({ ...vxlan6, lease: lease.ipv6Subnet, network: cfg.ipv6Network! })

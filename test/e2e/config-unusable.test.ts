@@ -23,8 +23,8 @@ const steps: [string, string, string][] = [
   ['Network multicast', '{"Network":"224.0.0.0/16","Backend":{"Type":"host-gw"}}', 'overlaps 224.0.0.0/4 (multicast)'],
   ['Network link-local', '{"Network":"169.254.0.0/16","Backend":{"Type":"host-gw"}}', 'overlaps 169.254.0.0/16 (link-local)'],
   ['vxlan VNI -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":-1}}', 'Backend.VNI must be an integer from 0 to 16777215, got -1'],
-  ['vxlan Port 99999', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":99999}}', 'Backend.Port must be an integer from 0 (8472) to 65535, got 99999'],
-  ['vxlan MTU -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":-1}}', 'Backend.MTU must be 0'],
+  ['vxlan Port 99999', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":99999}}', 'Backend.Port must be an integer from 0 to 65535, got 99999'],
+  ['vxlan MTU -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":-1}}', 'Backend.MTU must be an integer from 68 to 65535, got -1'],
 ]
 
 test('weft-subnet waits through each unusable config, saying so once, writing nothing; then works once it is fixed', { timeout: 120_000 }, async () => {

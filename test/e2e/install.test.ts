@@ -149,7 +149,7 @@ test('reference plugins: missing ones are refused with the exact install command
   const before = tree(root)
   const r = install(['--root', root])
   assert.equal(r.code, 1)
-  assert.match(r.stderr, /^weft-install: the conflist needs the CNI reference plugins bridge, host-local, portmap, found in none of \/opt\/cni\/bin, \/usr\/lib\/cni, \/usr\/libexec\/cni; install them with: apt-get install -y containernetworking-plugins \(or pass --no-conflist\)$/m)
+  assert.match(r.stderr, /^weft-install: error: the conflist needs the CNI reference plugins bridge, host-local, portmap, found in none of \/opt\/cni\/bin, \/usr\/lib\/cni, \/usr\/libexec\/cni; install them with: apt-get install -y containernetworking-plugins \(or pass --no-conflist\)$/m)
   assert.deepEqual(tree(root), before)
   writeFileSync(join(root, 'etc/os-release'), 'ID=alpine\n')
   assert.match(install(['--root', root]).stderr, /install them with: mkdir -p \/opt\/cni\/bin && curl -fsSL https:\/\/github\.com\/containernetworking\/plugins\/releases\/download\/v1\.6\.2\/cni-plugins-linux-\w+-v1\.6\.2\.tgz \| tar -xz -C \/opt\/cni\/bin/)
@@ -192,7 +192,7 @@ test('--uninstall removes exactly what was installed: foreign files stay, a chan
   assert.equal(readFileSync(join(root, 'etc/cni/net.d/10-flannel.conflist'), 'utf8'), '{"edited":true}')
   const u3 = install(['--root', root, '--uninstall'])
   assert.equal(u3.code, 1)
-  assert.match(u3.stderr, /^weft-install: nothing to uninstall: no \S+\/var\/lib\/weft\/install-manifest\.json/)
+  assert.match(u3.stderr, /^weft-install: error: nothing to uninstall: no \S+\/var\/lib\/weft\/install-manifest\.json/)
 })
 
 test('bad input: a control character in a flanneld argument, a relative --root: an error and nothing written', () => {

@@ -16,6 +16,8 @@ export async function freePort(): Promise<number> {
 
 export interface Etcd {
   endpoint: string
+  /** its data directory (a test may wipe it between stop() and start()) */
+  dataDir: string
   stop(): Promise<void>
   start(): Promise<void>
 }
@@ -49,6 +51,7 @@ export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: strin
   await waitFor('etcd to answer', health, 15000, 100)
   return {
     endpoint,
+    dataDir: dir,
     async stop() {
       proc.kill('SIGTERM')
       await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)))

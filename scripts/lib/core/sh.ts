@@ -77,6 +77,28 @@ export async function startPiped(argv: Argv, opts: Omit<RunOpts, 'input'> = {}):
 }
 
 /**
+ * A long-running command whose stdout is read line by line (e.g. `ip monitor`), through the same
+ * start path; resolves with its exit code when it ends or `signal` aborts (which kills it).
+ */
+export async function streamLines(argv: Argv, onLine: (line: string) => void, signal: AbortSignal, onStart?: () => void): Promise<number> {
+  const { p } = await start(argv, {}, undefined)
+  onStart?.()
+  const kill = () => void p.kill().catch(() => {})
+  signal.addEventListener('abort', kill, { once: true })
+  let rest = ''
+  p.stdout.on('data', (b: Buffer) => {
+    const lines = (rest + b.toString()).split('\n')
+    rest = lines.pop() ?? ''
+    for (const l of lines) if (l.trim()) onLine(l)
+  })
+  try {
+    return (await p).exitCode ?? 1
+  } finally {
+    signal.removeEventListener('abort', kill)
+  }
+}
+
+/**
  * The one place a command starts: zx, /bin/sh, each argument quoted; stdin given now, later, or none.
  * The process is wrapped: an async function returning the ProcessPromise itself would wait for
  * the process to end (it is a thenable).

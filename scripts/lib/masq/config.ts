@@ -46,6 +46,8 @@ export interface MasqConfig {
   iptablesMode: Mode
   once: boolean
   dryRun: boolean
+  /** where the run directory (and this part's lock) is */
+  subnetFile: string
   cleanup: boolean
   help: boolean
 }
@@ -91,6 +93,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
     iptablesMode: mode as Mode,
     once: f.once,
     dryRun: f['dry-run'],
+    subnetFile: f['subnet-file'],
     cleanup: f.cleanup,
     help: f.help,
   }

@@ -27,8 +27,13 @@ export function renewDelay(expiresAt: number, marginMs: number, now = Date.now()
   return Math.max(0, expiresAt - marginMs - now)
 }
 
-/** Resolves 'revoked' when our key is deleted, 'stopped' when signal aborts. */
-export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts): Promise<'revoked' | 'stopped'> {
+/**
+ * Resolves 'revoked' when our key is deleted, 'stopped' when signal aborts, 'reset' when etcd came
+ * back with an older revision than we had seen: its data was wiped or restored from a backup, so
+ * our lease is gone with everything else, not taken from us (issue 13 item 9).
+ */
+export type KeepEnd = 'revoked' | 'stopped' | 'reset'
+export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts): Promise<KeepEnd> {
   let expiresAt = lease.expiresAt
   let current = lease.etcdLease
   let timer: NodeJS.Timeout | undefined
@@ -106,8 +111,9 @@ async function watchOwnKey(
   o: KeepOpts,
   revoke: () => void,
   onPut: (lease: string) => Promise<void>,
-): Promise<'revoked' | 'stopped'> {
+): Promise<KeepEnd> {
   let rev = 0
+  let recheck = false
   let backoff = 100
   let complained = false
   let watching: AbortController | undefined
@@ -132,9 +138,13 @@ async function watchOwnKey(
       if (o.signal.aborted) return 'stopped'
       let gone = false
       try {
-        if (!rev) {
-          // (Re)start from a read: if the key is already gone, we are done.
+        if (!rev || recheck) {
+          // (Re)start from a read: if the key is already gone, we are done. After a lost watch,
+          // read again too: an etcd that came back with a lower revision is a new cluster (wiped),
+          // and a watch from our old revision would wait there forever for nothing.
           const { kvs, revision } = await etcd.list(key)
+          if (recheck && revision < rev) return 'reset'
+          recheck = false
           const kv = kvs.find((k) => k.key === key)
           if (!kv) return 'revoked'
           // Events were lost (compaction): take the lease now attached as if its PUT had come.
@@ -181,6 +191,7 @@ async function watchOwnKey(
         }
         if (!complained) o.log(`lost the watch on our lease (retrying): ${(e as Error).message}`)
         complained = true
+        recheck = rev > 0
         await sleep(backoff, o.signal)
         backoff = Math.min(backoff * 2, 5000)
       }

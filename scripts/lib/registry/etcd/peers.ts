@@ -29,6 +29,7 @@ export class PeerRegistry implements PeerSource {
 
   /** Replace the lease set with a fresh snapshot (one paged range read). */
   async relist(): Promise<void> {
+    const before = this.revision
     let res: { kvs: KV[]; revision: number }
     try {
       res = await this.client.list(this.subnetsPrefix)
@@ -37,8 +38,25 @@ export class PeerRegistry implements PeerSource {
       throw e
     }
     this.reachable()
-    // A slower list must not roll back what a faster watch already delivered.
-    if (res.revision < this.revision) return
+    if (res.revision < this.revision) {
+      // A slower list must not roll back what a faster watch already delivered...
+      if (res.revision >= before) return
+      // ...but a list lower than what we had before it started is a new cluster (etcd wiped, or
+      // restored from a backup; issue 13 item 9): take it, and stop a watch that waits for
+      // revisions this cluster has never had.
+      warn(`etcd's revision went back from ${before} to ${res.revision} (its data was wiped or restored): taking the new lease list and watching from it`)
+      this.restartWatch?.()
+      this.keptOld = true
+    }
+    if (this.keptOld && res.kvs.length === 0) {
+      // An emptied cluster says nothing about the peers: until a lease appears in it again (the
+      // nodes re-register within seconds of the config's return), keep routing to the ones we
+      // knew rather than cut every pod off (issue 13 item 9). Watch events apply on top.
+      this.listedAt = res.revision
+      this.revision = res.revision
+      return
+    }
+    this.keptOld = false
     this.leases = new Map(res.kvs.map((kv) => [kv.key, kv]))
     this.listedAt = res.revision
     this.revision = res.revision
@@ -59,10 +77,11 @@ export class PeerRegistry implements PeerSource {
     let backoff = 100
     while (!signal.aborted) {
       if (this.down) {
-        // A cheap probe, so the watch is not reopened against a dead endpoint at every backoff.
+        // A probe, so the watch is not reopened against a dead endpoint at every backoff; a list,
+        // so an etcd that came back empty is noticed before a watch from our old revision.
         try {
-          await this.client.get(this.subnetsPrefix)
-          this.reachable()
+          await this.relist()
+          onChange()
         } catch (e) {
           this.failed('probe', e)
           await this.pause(backoff, signal)
@@ -71,11 +90,15 @@ export class PeerRegistry implements PeerSource {
         }
       }
       const started = Date.now()
+      const ac = new AbortController()
+      const stop = () => ac.abort()
+      signal.addEventListener('abort', stop, { once: true })
+      this.restartWatch = stop
       try {
         await this.client.watch(this.subnetsPrefix, this.revision + 1, (ev) => {
           const had = this.leases.has(ev.kv.key)
           if (this.apply(ev)) onChange({ type: ev.type === 'DELETE' ? 'removed' : had ? 'changed' : 'added', key: ev.kv.key })
-        }, signal)
+        }, ac.signal)
       } catch (e) {
         if (signal.aborted) break
         emit({ event: 'watch-restart', reason: errText(e) })
@@ -90,9 +113,18 @@ export class PeerRegistry implements PeerSource {
         } else this.failed('watch', e)
         await this.pause(backoff, signal)
         backoff = Math.min(backoff * 2, 5000)
+      } finally {
+        signal.removeEventListener('abort', stop)
+        this.restartWatch = undefined
       }
     }
   }
+
+  /** the leases of a cluster that was wiped, kept while the new one has none */
+  private keptOld = false
+
+  /** Ends the current watch so the loop starts another from this.revision + 1. */
+  private restartWatch?: () => void
 
   // etcd health, said once per outage (and every 30 s while it lasts), whichever path saw it.
   private down?: { since: number; said: number }

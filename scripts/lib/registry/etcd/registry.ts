@@ -29,6 +29,8 @@ export interface EtcdRegistryOpts {
 export class EtcdRegistry implements Registry {
   readonly kind = 'etcd'
   private acquired?: Acquired
+  private cfg?: NetworkConfig
+  private attrs?: OurAttrs
 
   constructor(
     readonly client: EtcdClient,
@@ -41,24 +43,42 @@ export class EtcdRegistry implements Registry {
   }
 
   async acquire(cfg: NetworkConfig, attrs: OurAttrs): Promise<OurLease> {
-    const o = this.o
-    this.acquired = await untilReachable(o.log, 'acquiring a lease', () =>
-      acquireLease(o.dryRun ? new DryRunRegistry(this.client) : this.client, {
-        prefix: this.prefix,
-        cfg,
-        attrs,
-        previous: o.previous?.(),
-        previousV6: cfg.enableIPv6 ? o.previousV6?.() : undefined,
-        ttl: o.ttl!,
-        log: o.log,
-      }),
-    )
+    this.cfg = cfg
+    this.attrs = attrs
+    this.acquired = await untilReachable(this.o.log, 'acquiring a lease', () => this.acquireOnce(this.o.previous?.(), cfg.enableIPv6 ? this.o.previousV6?.() : undefined))
     return this.acquired
   }
 
-  keep(_lease: OurLease, signal: AbortSignal): Promise<'revoked' | 'stopped'> {
+  private acquireOnce(previous: Cidr | undefined, previousV6: Cidr | undefined): Promise<Acquired> {
     const o = this.o
-    return keepLease(this.client, this.acquired!, { ttl: o.ttl!, marginMs: o.marginMs!, signal, log: o.log, checkMs: o.checkMs, onExpiry: o.onExpiry })
+    return acquireLease(o.dryRun ? new DryRunRegistry(this.client) : this.client, { prefix: this.prefix, cfg: this.cfg!, attrs: this.attrs!, previous, previousV6, ttl: o.ttl!, log: o.log })
+  }
+
+  /**
+   * Renew until stopped or revoked. flannel exits 0 on any loss ("revoked"), and under
+   * Restart=on-failure nothing comes back while pods keep the subnet. A loss with etcd's data
+   * (its revision went back, or the config is gone too) is not an operator taking our lease:
+   * the same subnet is registered again once the config is back (issue 13 item 9).
+   */
+  async keep(_lease: OurLease, signal: AbortSignal): Promise<'revoked' | 'stopped'> {
+    const o = this.o
+    const first = this.acquired!
+    let held = first
+    for (;;) {
+      const why = await keepLease(this.client, held, { ttl: o.ttl!, marginMs: o.marginMs!, signal, log: o.log, checkMs: o.checkMs, onExpiry: o.onExpiry })
+      if (why === 'stopped') return why
+      const wiped = why === 'reset' || !(await untilReachable(o.log, 'checking the network config', () => this.client.get(`${this.prefix.replace(/\/+$/, '')}/config`)))
+      if (!wiped) return 'revoked'
+      o.log(`etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its revision went back: wiped or restored' : 'the network config is gone too'}); keeping the subnet file, registering the same subnet again once the network config is back`)
+      const again = await this.config(signal)
+      if (!again) return 'stopped'
+      const cfg = this.cfg!
+      if (again.network?.text !== cfg.network?.text || again.backend.type !== cfg.backend.type) throw new Error(`the network config came back different (${again.network?.text} ${again.backend.type}); exiting so that it is applied from the start`)
+      held = await untilReachable(o.log, 'registering our subnet again', () => this.acquireOnce(held.subnet, held.ipv6Subnet))
+      if (held.subnet.text !== first.subnet.text) throw new Error(`our subnet ${first.subnet.text} was taken by another node while etcd was empty (we got ${held.subnet.text}); exiting so that the subnet file is rewritten from the start`)
+      this.acquired = held
+      o.log(`registered ${held.subnet.text} again (${held.how})`)
+    }
   }
 
   peers(): PeerRegistry {
