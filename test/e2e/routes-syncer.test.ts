@@ -180,7 +180,7 @@ test('SIGTERM: exit 0 leaving routes; a peer that leaves meanwhile loses its rou
   assert.deepEqual(routes(), ['10.244.2.0/24 via 192.168.50.12', '10.244.3.0/24 via 192.168.50.13', '10.99.0.0/24 via 192.168.50.77'].sort())
   del('10.244.3.0-24')
   startDaemon()
-  await waitFor('stale route removed at start', () => !has('10.244.3.0/24 via 192.168.50.13'), 5000, 20)
+  await waitFor('stale route removed at start', () => !has('10.244.3.0/24 via 192.168.50.13'), 15000, 20)
   assert.ok(has('10.244.2.0/24 via 192.168.50.12'))
 })
 
@@ -207,7 +207,7 @@ test('etcd unreachable at start: --once waits and says so, then proceeds', async
   const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
   let text = ''
   p.stderr!.on('data', (d) => (text += d))
-  await waitFor('the wait said', () => /etcd unreachable \(list: .*ECONNREFUSED/.test(text), 5000)
+  await waitFor('the wait said', () => /etcd unreachable \(list: .*ECONNREFUSED/.test(text), 15000)
   assert.equal(p.exitCode, null)
   await etcd.start()
   const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
@@ -226,7 +226,7 @@ test('network config missing at start: --once waits and says so (as flannel), th
     const p = scope.spawn([dist('weft-routes'), ...base(), '--once'], { netns: node })
     let text = ''
     p.stderr!.on('data', (d) => (text += d))
-    await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 5000)
+    await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 15000)
     // Over a window with retries every second: still waiting, no route, the message said once.
     await holdsFor('waiting for the config', () => {
       assert.equal(p.exitCode, null, text)

@@ -160,7 +160,7 @@ test('a deleted own key ends the writer with exit 0 ("Lease has been revoked")',
   const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.15', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`])
   await written(w)
   // The delete must reach the writer through its watch (not its first read of the key).
-  await waitFor("the writer's watch registered in etcd", async () => (await etcdWatchers(etcd.endpoint)) > watchers, 5000)
+  await waitFor("the writer's watch registered in etcd", async () => (await etcdWatchers(etcd.endpoint)) > watchers, 10000)
   assert.equal(etcdctl(etcd.endpoint, ['del', '--prefix', `${p}/subnets/`]).code, 0)
   assert.equal(await within(w.exited, 5000), 0)
   assert.match(w.out.stderr, /Lease has been revoked\. Shutting down daemon\./)
