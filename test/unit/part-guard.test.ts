@@ -11,7 +11,7 @@ test('a lock held by a live copy of the part is refused, naming its pid', async 
   const dir = mkdtempSync(join(tmpdir(), 'pg-'))
   const file = join(dir, 'subnet.env')
   // a live process whose command line names the part
-  const p = spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)', 'weft-fake-part'], { stdio: 'ignore' })
+  const p = spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)', 'weft-fake-part'], { stdio: 'ignore' }) // allow-timer: a child that stays alive until killed, not a wait
   try {
     writeFileSync(lockPath('weft-fake-part', file), `${p.pid}\n`)
     assert.throws(() => holdLock('weft-fake-part', file), (e: Error) => e instanceof AlreadyRunning && e.message.includes(`weft-fake-part is already running for this node (pid ${p.pid}, lock `))
