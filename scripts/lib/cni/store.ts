@@ -2,7 +2,7 @@
 // our CHECK and GC) can replay it after subnet.env or the conflist changed. The container ID has
 // passed ID_RE (no '/', cannot be '.' or '..') before any path is built; the path is checked to
 // sit directly in dataDir anyway. The file is written whole or not at all (a temp file beside it,
-// fsync, rename, fsync of the directory) before the delegate runs: a kill -9 mid-write used to
+// fsync, rename) before the delegate runs: a kill -9 mid-write used to
 // leave an empty file (flannel#1662; 1 in 24 kills in issue 13) that no DEL or GC removed.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -57,11 +57,9 @@ export function saveScratch(dataDir: string, containerId: string, bytes: string)
     removeTemp(dataDir, containerId)
     throw new Error(goFsError('rename', p, e))
   }
-  try {
-    const dfd = openSync(dataDir, constants.O_RDONLY)
-    fsyncSync(dfd)
-    closeSync(dfd)
-  } catch {}
+  // No fsync of the directory: it would cost every pod a few ms (the plugin's start-up is
+  // benchmarked), and a kill -9, the failure seen, cannot undo a rename; a power loss may (then
+  // the file is missing, DEL is a no-op, and GC frees the address).
 }
 
 // One fixed temp name per container (the runtime never runs two ADDs for one container at once),
