@@ -10,7 +10,9 @@ import { noticesText, NOTICES_FILE } from './tools/notices.mjs'
 
 const check = process.argv.includes('--check')
 const stale = []
-const entries = readdirSync('scripts').filter((f) => f.endsWith('.ts')).sort()
+const entries = readdirSync('scripts')
+  .filter((f) => f.endsWith('.ts'))
+  .sort()
 const wanted = new Set(entries.map((f) => basename(f, '.ts')))
 // The bundles are CommonJS; the repository's own package.json says "module" for the TS sources.
 wanted.add('package.json')

@@ -64,7 +64,16 @@ async function main(): Promise<void> {
   // Parts stop when this process is gone (kill -9 included): lib/core/part-guard.ts.
   process.env[SUPERVISOR_ENV] = String(process.pid)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
-  const writerArgs = [...etcdFlags, `--public-ip=${publicIp}`, ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []), `--iface=${ext.name}`, subnetFile, `--subnet-lease-renew-margin=${margin}`, `--ip-masq=${f['ip-masq']}`, '--vxlan-device']
+  const writerArgs = [
+    ...etcdFlags,
+    `--public-ip=${publicIp}`,
+    ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []),
+    `--iface=${ext.name}`,
+    subnetFile,
+    `--subnet-lease-renew-margin=${margin}`,
+    `--ip-masq=${f['ip-masq']}`,
+    '--vxlan-device',
+  ]
   const masqArgs = (cfg: NetworkConfig) => {
     const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
     if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
@@ -84,7 +93,8 @@ async function main(): Promise<void> {
     // reads the same config and programs the peers on it.
     if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') throw new Error(`backend type "${cfg.backend.type}" is not supported by weft yet (host-gw and vxlan only)`)
     // flannel's host-gw check: peers route to our public IP, so it must be on the interface.
-    if (cfg.backend.type === 'host-gw' && publicIp !== ext.ip.text) throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
+    if (cfg.backend.type === 'host-gw' && publicIp !== ext.ip.text)
+      throw new Error(`your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend`)
     return cfg
   }
 
@@ -138,10 +148,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll('received SIGTERM'))
   process.on('SIGINT', () => void stopAll('received SIGINT'))
 
-  const server =
-    f['healthz-port'] > 0
-      ? serveHealth(f['healthz-ip'], f['healthz-port'], health, (e) => void stopAll(`healthz server: ${e.message}`, 1))
-      : undefined
+  const server = f['healthz-port'] > 0 ? serveHealth(f['healthz-ip'], f['healthz-port'], health, (e) => void stopAll(`healthz server: ${e.message}`, 1)) : undefined
   // A subnet.env deleted under us turns the node not ready (and says so) without any event.
   setInterval(readiness, 1000).unref()
 
@@ -189,13 +196,23 @@ async function main(): Promise<void> {
  * --dry-run: each part's own --dry-run, in the daemon's order. The writer's plan says which subnet
  * it would take; the masquerade installer and the route syncer are then shown that subnet.
  */
-async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) => string[]; routesArgs: string[]; loadConfig: () => Promise<NetworkConfig | undefined>; masq: boolean }): Promise<void> {
+async function dryRun(o: {
+  writerArgs: string[]
+  masqArgs: (cfg: NetworkConfig) => string[]
+  routesArgs: string[]
+  loadConfig: () => Promise<NetworkConfig | undefined>
+  masq: boolean
+}): Promise<void> {
   const show = (name: string, args: string[]) => {
     process.stdout.write(`# ${name} --dry-run\n`)
     // The part's stderr goes straight through: while it waits (etcd away, no config yet) its
     // "waiting" lines are what the operator sees.
     // fd 3: the part's typed events (the writer's planned subnet.env), as when supervised.
-    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'], encoding: 'utf8', env: { ...process.env, WEFT_EVENTS_FD: '3' } })
+    const r = spawnSync(process.execPath, [bundlePath(name), ...args, '--dry-run'], {
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+      encoding: 'utf8',
+      env: { ...process.env, WEFT_EVENTS_FD: '3' },
+    })
     process.stdout.write(r.stdout ?? '')
     if (r.status !== 0) {
       // e.g. the route syncer cannot plan vxlan peers before the writer has made flannel.<VNI>
@@ -205,7 +222,10 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
   }
   const w = show('weft-subnet', o.writerArgs)
   if (w.status !== 0) fail(`weft-subnet --dry-run failed (exit ${w.status}; its message is above)`)
-  const events = String(w.output[3] ?? '').split('\n').filter(Boolean).map(parseEvent)
+  const events = String(w.output[3] ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map(parseEvent)
   const planned = events.find((e): e is Extract<PartEvent, { event: 'subnet' }> => 'event' in e && e.event === 'subnet' && e.planned)
   const { network, subnet, ipv6Network: network6, ipv6Subnet: subnet6 } = planned ?? {}
   if (!network || !subnet) fail('weft-subnet --dry-run planned no subnet.env')
@@ -216,13 +236,18 @@ async function dryRun(o: { writerArgs: string[]; masqArgs: (cfg: NetworkConfig) 
 }
 
 /** --public-ip / --public-ipv6 from our Node's node-public-ip annotations, when set and valid. */
-async function nodePublicIps(f: Parameters<typeof kubeRegistryFromFlags>[0] & { 'public-ip': string; 'public-ipv6': string }): Promise<{ 'public-ip': string; 'public-ipv6': string }> {
+async function nodePublicIps(
+  f: Parameters<typeof kubeRegistryFromFlags>[0] & { 'public-ip': string; 'public-ipv6': string },
+): Promise<{ 'public-ip': string; 'public-ipv6': string }> {
   const reg = await kubeRegistryFromFlags(f)
   try {
     const node = await reg.ourNode()
     const a = ann(reg.o.prefix)
     const out = { 'public-ip': f['public-ip'], 'public-ipv6': f['public-ipv6'] }
-    for (const [key, flag, fam] of [[a.nodeIp, 'public-ip', 4], [a.nodeIp6, 'public-ipv6', 6]] as const) {
+    for (const [key, flag, fam] of [
+      [a.nodeIp, 'public-ip', 4],
+      [a.nodeIp6, 'public-ipv6', 6],
+    ] as const) {
       const v = node?.metadata.annotations?.[key]
       if (!v) continue
       try {

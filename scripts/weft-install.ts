@@ -142,7 +142,8 @@ function readConflist(path: string): string {
   } catch (e) {
     throw new UsageError(`--conflist-file ${path}: not JSON: ${errText(e)}`)
   }
-  if (typeof c?.name !== 'string' || !Array.isArray(c.plugins) || c.plugins.length === 0) throw new UsageError(`--conflist-file ${path}: not a conflist (needs "name" and a non-empty "plugins")`)
+  if (typeof c?.name !== 'string' || !Array.isArray(c.plugins) || c.plugins.length === 0)
+    throw new UsageError(`--conflist-file ${path}: not a conflist (needs "name" and a non-empty "plugins")`)
   return text.endsWith('\n') ? text : text + '\n'
 }
 

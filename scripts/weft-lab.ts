@@ -58,7 +58,9 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => (cleanup(), process.exit(143)))
   let failed = 0
   try {
-    say(`weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}${f['direct-routing'] ? ' (DirectRouting)' : ''}${f.kube ? ', Kubernetes mode' : ''}`)
+    say(
+      `weft lab ${lab.id}: ${f.nodes} nodes, ${f.pods} pods each, network ${f.network}, backend ${f.backend}${f['direct-routing'] ? ' (DirectRouting)' : ''}${f.kube ? ', Kubernetes mode' : ''}`,
+    )
     await lab.cluster(f.nodes, { pods: () => 0, args: () => ['--healthz-ip=127.0.0.1', '--healthz-port=8081'] })
     say(`flanneld is ready on every node`)
 
@@ -68,10 +70,16 @@ async function main(): Promise<number> {
     // 4. Routes: every node has one to every other node's subnet.
     for (const n of lab.nodes) {
       const want = lab.nodes.filter((m) => m !== n).flatMap((m) => [lab.subnetOf(m).replace(/\.1\//, '.0/'), ...(f.ipv6 ? [lab.subnet6Of(m) ?? '(no IPv6 subnet)'] : [])])
-      await lab.until(`${n.name}'s routes to ${want.join(', ')}`, async () => {
-        const have = new Set([...(await lab.routesOf(n)), ...(f.ipv6 ? await lab.routesOf(n, 6) : [])].map((r) => r.dst))
-        return want.every((w) => have.has(w))
-      }, 20000).catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
+      await lab
+        .until(
+          `${n.name}'s routes to ${want.join(', ')}`,
+          async () => {
+            const have = new Set([...(await lab.routesOf(n)), ...(f.ipv6 ? await lab.routesOf(n, 6) : [])].map((r) => r.dst))
+            return want.every((w) => have.has(w))
+          },
+          20000,
+        )
+        .catch((e) => Promise.reject(new Error(`${errText(e)}\n--- ${n.name} flanneld log ---\n${lab.logOf(n)}`)))
     }
     table(lab)
 
@@ -139,21 +147,38 @@ function table(lab: Lab): void {
   for (const n of lab.nodes) {
     const pods = lab.pods.filter((p) => p.node === n).map((p) => `${p.name.split('-')[1]} ${p.ip}`)
     say(`${n.name.padEnd(8)}${n.ip.padEnd(17)}${lab.subnetOf(n).padEnd(17)}${pods.join(', ')}`)
-    if (n.ip6) say(`${''.padEnd(8)}${n.ip6.padEnd(17)}${(lab.subnet6Of(n) ?? '-').padEnd(17)}${lab.pods.filter((p) => p.node === n).map((p) => `${p.name.split('-')[1]} ${p.ip6}`).join(', ')}`)
+    if (n.ip6)
+      say(
+        `${''.padEnd(8)}${n.ip6.padEnd(17)}${(lab.subnet6Of(n) ?? '-').padEnd(17)}${lab.pods
+          .filter((p) => p.node === n)
+          .map((p) => `${p.name.split('-')[1]} ${p.ip6}`)
+          .join(', ')}`,
+      )
   }
 }
 
 async function preflight(dist: string, cniPath: string, nft: boolean, kube: boolean): Promise<void> {
   const missing: string[] = []
   if (process.getuid?.() !== 0) missing.push('root: run it as root (network namespaces, iptables)')
-  const cmds: [string, string][] = [['ip', 'iproute2'], ...(kube ? [] : ([['etcd', 'etcd-server'], ['etcdctl', 'etcd-client']] as [string, string][])), ['iptables', 'iptables'], ['ping', 'iputils-ping']]
+  const cmds: [string, string][] = [
+    ['ip', 'iproute2'],
+    ...(kube
+      ? []
+      : ([
+          ['etcd', 'etcd-server'],
+          ['etcdctl', 'etcd-client'],
+        ] as [string, string][])),
+    ['iptables', 'iptables'],
+    ['ping', 'iputils-ping'],
+  ]
   if (nft) cmds.push(['nft', 'nftables'])
   if (kube) cmds.push(['openssl', 'openssl'])
   for (const [cmd, pkg] of cmds) {
     if ((await run(['bash', '-c', 'command -v "$1"', '_', cmd], { nothrow: true })).code !== 0) missing.push(`${cmd}: apt-get install ${pkg}`)
   }
   for (const p of ['bridge', 'host-local']) if (!existsSync(join(cniPath, p))) missing.push(`${join(cniPath, p)}: apt-get install containernetworking-plugins`)
-  for (const b of ['flannel', 'flanneld', 'weft-subnet', 'weft-masq', 'weft-routes', 'weft-doctor']) if (!existsSync(join(dist, b))) missing.push(`${join(dist, b)}: run npm run build`)
+  for (const b of ['flannel', 'flanneld', 'weft-subnet', 'weft-masq', 'weft-routes', 'weft-doctor'])
+    if (!existsSync(join(dist, b))) missing.push(`${join(dist, b)}: run npm run build`)
   if (missing.length) throw new Error(`the lab cannot start; missing:\n  ${missing.join('\n  ')}\n(npm run lab installs all of it on Debian)`)
 }
 

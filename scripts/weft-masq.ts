@@ -173,7 +173,11 @@ async function nftEngine(cfg: MasqConfig): Promise<Engine> {
       // flannel never resyncs nft; we compare with the listing read right after our last apply.
       if (!installed.size) {
         const have = await existingTables()
-        return fams().map((f) => (have.includes(f) ? `nftables: table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'} present, replacing it` : `missing table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}`))
+        return fams().map((f) =>
+          have.includes(f)
+            ? `nftables: table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'} present, replacing it`
+            : `missing table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}`,
+        )
       }
       const out: string[] = []
       for (const [f, want] of installed) out.push(...listingDiff(f, want, await listTable(f)))

@@ -116,7 +116,16 @@ async function main(): Promise<void> {
     const { routes: want, touched } = desired.compute(registry.leases)
     await routes.sync(want, full, touched, listed ? kernel : undefined)
     const l = routes.last
-    if (l) reportSync({ full, repair: full && !listed, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: want.length, outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }], families: node.networks.map((n) => n.family) })
+    if (l)
+      reportSync({
+        full,
+        repair: full && !listed,
+        seconds: (performance.now() - t0) / 1000,
+        peers: peerCount(registry),
+        desired: want.length,
+        outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }],
+        families: node.networks.map((n) => n.family),
+      })
     listed = false
   })
   sync.request(true)
@@ -133,10 +142,15 @@ function repairOnDelete(networks: NodeView['networks'], resync: () => void, sign
     first = false
     resync()
   }
-  void watchRouteDeletions(networks, (ev) => {
-    log(`route ${ev.dst} was deleted from the kernel: syncing now`)
-    resync()
-  }, signal, { warn, started })
+  void watchRouteDeletions(
+    networks,
+    (ev) => {
+      log(`route ${ev.dst} was deleted from the kernel: syncing now`)
+      resync()
+    },
+    signal,
+    { warn, started },
+  )
 }
 
 /**
@@ -172,7 +186,9 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
     const routes = direct ? await planSync(directNode, want.direct) : undefined
     process.stdout.write(showPlan([...vxlanSteps(plan), ...(plan6 ? vxlanSteps(plan6) : []), ...(routes?.batch ? [batchStep(routes.batch)] : [])]))
     const v6 = plan6 ? `; IPv6 ${plan6.added} peers added, ${plan6.changed} changed, ${plan6.removed} removed` : ''
-    log(`dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}${routes ? `; direct routes ${planSummary(routes)}` : ''}; nothing changed`)
+    log(
+      `dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}${routes ? `; direct routes ${planSummary(routes)}` : ''}; nothing changed`,
+    )
     return
   }
   const syncers = [new VxlanSyncer(node, dev, 4), ...(dev6 ? [new VxlanSyncer(node, dev6, 6)] : [])]
@@ -197,9 +213,30 @@ async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean 
     listed = false
     const t0 = performance.now()
     await syncAll()
-    const outcomes: SyncOutcome[] = syncers.flatMap((s) => (s.last ? [{ batch: s.last.plan.bridgeBatch + s.last.plan.ipBatch, err: s.last.err, added: s.last.plan.added, replaced: s.last.plan.changed, removed: s.last.plan.removed, planned: s.last.planned }] : []))
+    const outcomes: SyncOutcome[] = syncers.flatMap((s) =>
+      s.last
+        ? [
+            {
+              batch: s.last.plan.bridgeBatch + s.last.plan.ipBatch,
+              err: s.last.err,
+              added: s.last.plan.added,
+              replaced: s.last.plan.changed,
+              removed: s.last.plan.removed,
+              planned: s.last.planned,
+            },
+          ]
+        : [],
+    )
     if (routes?.last) outcomes.push({ ...routes.last.plan, err: routes.last.err, planned: routes.last.planned })
-    reportSync({ full: true, repair, seconds: (performance.now() - t0) / 1000, peers: peerCount(registry), desired: outcomes.reduce((n, o) => n + o.planned, 0), outcomes, families: node.networks.map((n) => n.family) })
+    reportSync({
+      full: true,
+      repair,
+      seconds: (performance.now() - t0) / 1000,
+      peers: peerCount(registry),
+      desired: outcomes.reduce((n, o) => n + o.planned, 0),
+      outcomes,
+      families: node.networks.map((n) => n.family),
+    })
   })
   sync.request(true)
   setInterval(() => sync.request(true), f.resync * 1000)
@@ -257,7 +294,12 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
   } catch (e) {
     fail(errText(e))
   }
-  return { subnet: out.subnet ?? env.subnet, network: out.network ?? env.networks[0], ipv6Network: out.ipv6Network ?? env.ipv6Networks[0], ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet }
+  return {
+    subnet: out.subnet ?? env.subnet,
+    network: out.network ?? env.networks[0],
+    ipv6Network: out.ipv6Network ?? env.ipv6Networks[0],
+    ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet,
+  }
 }
 
 /** Peer leases known to the registry (every lease but our own). */
@@ -283,13 +325,15 @@ function nodeView(kind: Registry['kind'], prefix: string, iface: string, cfg: Ne
   const networks: Cidr[] = []
   const own: Cidr[] = []
   if (cfg.enableIPv4 && cfg.network) {
-    if (local.network && local.network.text !== cfg.network.text) fail(`the network in ${where(kind)} (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
+    if (local.network && local.network.text !== cfg.network.text)
+      fail(`the network in ${where(kind)} (${cfg.network.text}) differs from ours (${local.network.text}); restart the subnet writer`)
     if (!local.subnet) fail('no IPv4 subnet of our own (FLANNEL_SUBNET or --subnet)')
     networks.push(cfg.network)
     own.push(local.subnet)
   }
   if (cfg.enableIPv6 && cfg.ipv6Network) {
-    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text) fail(`the IPv6 network in ${where(kind)} (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
+    if (local.ipv6Network && local.ipv6Network.text !== cfg.ipv6Network.text)
+      fail(`the IPv6 network in ${where(kind)} (${cfg.ipv6Network.text}) differs from ours (${local.ipv6Network.text}); restart the subnet writer`)
     if (local.ipv6Subnet) {
       networks.push(cfg.ipv6Network)
       own.push(local.ipv6Subnet)

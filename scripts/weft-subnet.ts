@@ -26,7 +26,7 @@ import { emit, startHeartbeat } from './lib/daemon/events.ts'
 const SPEC = {
   ...ETCD_FLAGS,
   ...KUBE_FLAGS,
-  'public-ip': { type: 'string', help: "IP accessible by other nodes for inter-host communication (required with etcd)", arg: 'ip' },
+  'public-ip': { type: 'string', help: 'IP accessible by other nodes for inter-host communication (required with etcd)', arg: 'ip' },
   'public-ipv6': { type: 'string', help: 'IPv6 address accessible by other nodes (required with EnableIPv6)', arg: 'ip' },
   iface: { type: 'string', help: 'external interface (name or address); its MTU sets FLANNEL_MTU', arg: 'name' },
   mtu: { type: 'int', default: 0, help: 'external interface MTU to use instead of reading --iface (0 = read it)', arg: 'bytes' },
@@ -34,10 +34,24 @@ const SPEC = {
   'ip-masq': { type: 'bool', default: false, help: 'written as FLANNEL_IPMASQ (the masquerade installer sets up the rules)' },
   'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439', arg: 'minutes' },
   'subnet-lease-ttl': { type: 'int', default: LEASE_TTL, help: 'etcd lease TTL in seconds (flannel: fixed 86400; change only to test renewal)', arg: 'seconds' },
-  'lease-check-interval': { type: 'int', default: CHECK_MS / 1000, help: "weft's own: read our lease key every this many seconds, to notice its deletion even when the watch connection is silently dead (0: never)", arg: 'seconds' },
+  'lease-check-interval': {
+    type: 'int',
+    default: CHECK_MS / 1000,
+    help: "weft's own: read our lease key every this many seconds, to notice its deletion even when the watch connection is silently dead (0: never)",
+    arg: 'seconds',
+  },
   'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
-  'device-check-interval': { type: 'int', default: 5, help: 'with --vxlan-device: seconds between checks that the vxlan device(s) still exist; a deleted one is made again', arg: 'seconds' },
-  'vxlan-device': { type: 'bool', default: false, help: 'with a vxlan config: create or reuse flannel.<VNI> first, publish its VNI and MAC as BackendData, give it <lease IP>/32 after the lease (flanneld passes this)' },
+  'device-check-interval': {
+    type: 'int',
+    default: 5,
+    help: 'with --vxlan-device: seconds between checks that the vxlan device(s) still exist; a deleted one is made again',
+    arg: 'seconds',
+  },
+  'vxlan-device': {
+    type: 'bool',
+    default: false,
+    help: 'with a vxlan config: create or reuse flannel.<VNI> first, publish its VNI and MAC as BackendData, give it <lease IP>/32 after the lease (flanneld passes this)',
+  },
   network: { type: 'string', help: 'static mode: the cluster network (no registry), with --subnet', arg: 'cidr' },
   subnet: { type: 'string', help: "static mode: this node's subnet, inside --network", arg: 'cidr' },
   once: { type: 'bool', default: false, help: 'acquire the lease and write subnet.env, then exit without renewing' },
@@ -95,7 +109,16 @@ async function main(): Promise<void> {
   const env = formatSubnetEnv({ network: cfg.network, subnet: lease.subnet, ...v6, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
-    emit({ event: 'subnet', planned: true, file: f['subnet-file'], network: cfg.network?.text, subnet: lease.subnet.text, ipv6Network: lease.ipv6Subnet ? cfg.ipv6Network?.text : undefined, ipv6Subnet: lease.ipv6Subnet?.text, mtu })
+    emit({
+      event: 'subnet',
+      planned: true,
+      file: f['subnet-file'],
+      network: cfg.network?.text,
+      subnet: lease.subnet.text,
+      ipv6Network: lease.ipv6Subnet ? cfg.ipv6Network?.text : undefined,
+      ipv6Subnet: lease.ipv6Subnet?.text,
+      mtu,
+    })
     return process.exit(0)
   }
   writeSubnetEnv(f['subnet-file'], env, { network: cfg.network!, subnet: lease.subnet, backend: cfg.backend.type, mtu, publicIp, ...v6, publicIpv6 })
@@ -138,7 +161,14 @@ async function openRegistry(f: F): Promise<Registry> {
 function parseArgs(): F {
   const f: F = parseFlags(process.argv.slice(2), SPEC, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) {
-    process.stdout.write(helpText('weft-subnet [flags]', 'Acquire this node\'s pod subnet (an etcd lease in flannel\'s layout, or static --network/--subnet), write subnet.env, keep the lease renewed.', SPEC, 'FLANNELD_'))
+    process.stdout.write(
+      helpText(
+        'weft-subnet [flags]',
+        "Acquire this node's pod subnet (an etcd lease in flannel's layout, or static --network/--subnet), write subnet.env, keep the lease renewed.",
+        SPEC,
+        'FLANNELD_',
+      ),
+    )
     process.exit(0)
   }
   if (f._.length) throw new UsageError(`unexpected arguments: ${f._.join(' ')}`)
@@ -168,7 +198,11 @@ async function staticMode(f: F): Promise<void> {
   const env = formatSubnetEnv(network.family === 4 ? { network, subnet, mtu, ipmasq: f['ip-masq'] } : { ipv6Network: network, ipv6Subnet: subnet, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
-    emit(network.family === 4 ? { event: 'subnet', planned: true, file: f['subnet-file'], network: network.text, subnet: subnet.text, mtu } : { event: 'subnet', planned: true, file: f['subnet-file'], ipv6Network: network.text, ipv6Subnet: subnet.text, mtu })
+    emit(
+      network.family === 4
+        ? { event: 'subnet', planned: true, file: f['subnet-file'], network: network.text, subnet: subnet.text, mtu }
+        : { event: 'subnet', planned: true, file: f['subnet-file'], ipv6Network: network.text, ipv6Subnet: subnet.text, mtu },
+    )
     return process.exit(0)
   }
   writeSubnetEnv(f['subnet-file'], env, { network, subnet, backend: 'static', mtu, publicIp })
@@ -180,7 +214,7 @@ async function staticMode(f: F): Promise<void> {
  * its MAC is published in the lease (BackendData, BackendV6Data).
  */
 async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig, wantMac?: string): Promise<{ spec: VxlanSpec; mac: string }> {
-  if (f['backend-data']) fail('--backend-data cannot be used with the vxlan backend (BackendData is the device\'s VNI and MAC)')
+  if (f['backend-data']) fail("--backend-data cannot be used with the vxlan backend (BackendData is the device's VNI and MAC)")
   const ext = await externalInterface(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
   let spec: VxlanSpec
   try {
@@ -193,17 +227,36 @@ async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig, wantMac?: str
   return { spec, mac }
 }
 
-function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip; ipv6Network?: Cidr; ipv6Subnet?: Cidr; publicIpv6?: Ip }): void {
+function writeSubnetEnv(
+  path: string,
+  env: string,
+  o: { network: Cidr; subnet: Cidr; backend: string; mtu: number; publicIp?: Ip; ipv6Network?: Cidr; ipv6Subnet?: Cidr; publicIpv6?: Ip },
+): void {
   try {
     writeFileAtomic(path, env)
   } catch (e) {
     fail(`failed to write ${path}: ${errText(e)}`)
   }
   log(`Wrote subnet file to ${path}`)
-  const line: Record<string, unknown> = { event: 'subnet-written', file: path, network: o.network.text, subnet: o.subnet.text, backend: o.backend, mtu: o.mtu, publicIp: o.publicIp?.text ?? null }
+  const line: Record<string, unknown> = {
+    event: 'subnet-written',
+    file: path,
+    network: o.network.text,
+    subnet: o.subnet.text,
+    backend: o.backend,
+    mtu: o.mtu,
+    publicIp: o.publicIp?.text ?? null,
+  }
   if (o.ipv6Subnet) Object.assign(line, { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text, publicIpv6: o.publicIpv6?.text })
   process.stdout.write(JSON.stringify(line) + '\n')
-  emit({ event: 'subnet', planned: false, file: path, ...(o.network.family === 4 ? { network: o.network.text, subnet: o.subnet.text } : { ipv6Network: o.network.text, ipv6Subnet: o.subnet.text }), ...(o.ipv6Subnet ? { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text } : {}), mtu: o.mtu })
+  emit({
+    event: 'subnet',
+    planned: false,
+    file: path,
+    ...(o.network.family === 4 ? { network: o.network.text, subnet: o.subnet.text } : { ipv6Network: o.network.text, ipv6Subnet: o.subnet.text }),
+    ...(o.ipv6Subnet ? { ipv6Network: o.ipv6Network?.text, ipv6Subnet: o.ipv6Subnet.text } : {}),
+    mtu: o.mtu,
+  })
 }
 
 /**
@@ -214,7 +267,7 @@ function writeSubnetEnv(path: string, env: string, o: { network: Cidr; subnet: C
 function ipv6Public(s: string, cfg: NetworkConfig): Ip {
   if (!cfg.enableIPv4) fail('EnableIPv4 false (IPv6-only) is not supported by weft yet: use dual stack (EnableIPv4 and EnableIPv6)')
   if (cfg.backend.type !== 'host-gw' && cfg.backend.type !== 'vxlan') fail(`EnableIPv6 is supported with the host-gw and vxlan backends only (not ${cfg.backend.type}) by weft yet`)
-  if (!s) fail('--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface\'s global IPv6 address when there is one)')
+  if (!s) fail("--public-ipv6 is required with EnableIPv6 (the IPv6 address other nodes reach this one at; flanneld passes its interface's global IPv6 address when there is one)")
   let ip: Ip
   try {
     ip = parseIp(s, 6)

@@ -25,14 +25,46 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const peer = (i: number) => ({ dst: `10.${i >> 8}.${i & 255}.0/24`, gw: `172.16.${i >> 8}.${i & 255}` })
 /** A Node as a kubelet and flannel leave it (addresses, nodeInfo, conditions, capacity: ~1.5 KB). */
 const kubeNode = (name: string, dst: string, gw: string) => ({
-  metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' }, annotations: { [`${A}kube-subnet-manager`]: 'true', [`${A}backend-type`]: 'host-gw', [`${A}backend-data`]: 'null', [`${A}public-ip`]: gw, 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' } },
+  metadata: {
+    name,
+    labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+    annotations: {
+      [`${A}kube-subnet-manager`]: 'true',
+      [`${A}backend-type`]: 'host-gw',
+      [`${A}backend-data`]: 'null',
+      [`${A}public-ip`]: gw,
+      'node.alpha.kubernetes.io/ttl': '0',
+      'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+    },
+  },
   spec: { podCIDR: dst, podCIDRs: [dst] },
   status: {
-    addresses: [{ type: 'InternalIP', address: gw }, { type: 'Hostname', address: name }],
+    addresses: [
+      { type: 'InternalIP', address: gw },
+      { type: 'Hostname', address: name },
+    ],
     capacity: { cpu: '4', memory: '16384Mi', pods: '110', 'ephemeral-storage': '102400Mi' },
     allocatable: { cpu: '4', memory: '16000Mi', pods: '110', 'ephemeral-storage': '94000Mi' },
-    conditions: ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready'].map((type) => ({ type, status: type === 'Ready' ? 'True' : 'False', lastHeartbeatTime: '2026-01-01T00:00:00Z', lastTransitionTime: '2026-01-01T00:00:00Z', reason: `Kubelet${type}`, message: `kubelet reports ${type}` })),
-    nodeInfo: { kubeletVersion: 'v1.32.0', kubeProxyVersion: 'v1.32.0', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0-28-amd64', containerRuntimeVersion: 'containerd://1.7.24', operatingSystem: 'linux', architecture: 'amd64', machineID: 'f'.repeat(32), systemUUID: name, bootID: name },
+    conditions: ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready'].map((type) => ({
+      type,
+      status: type === 'Ready' ? 'True' : 'False',
+      lastHeartbeatTime: '2026-01-01T00:00:00Z',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+      reason: `Kubelet${type}`,
+      message: `kubelet reports ${type}`,
+    })),
+    nodeInfo: {
+      kubeletVersion: 'v1.32.0',
+      kubeProxyVersion: 'v1.32.0',
+      osImage: 'Debian GNU/Linux 12 (bookworm)',
+      kernelVersion: '6.1.0-28-amd64',
+      containerRuntimeVersion: 'containerd://1.7.24',
+      operatingSystem: 'linux',
+      architecture: 'amd64',
+      machineID: 'f'.repeat(32),
+      systemUUID: name,
+      bootID: name,
+    },
   },
 })
 
@@ -53,7 +85,10 @@ async function main(): Promise<void> {
 
     // The etcd floor, as routes.bench.ts measures it (its helper loads the leases).
     const etcd = await startEtcd(scope, { netns: sw, ip: '172.16.255.254' })
-    const h = scope.spawn(['node', '--import', 'tsx', fileURLToPath(new URL('routes.bench.ts', import.meta.url)), '--helper', etcd.endpoint], { netns: node, stdio: ['pipe', 'pipe', 'inherit'] })
+    const h = scope.spawn(['node', '--import', 'tsx', fileURLToPath(new URL('routes.bench.ts', import.meta.url)), '--helper', etcd.endpoint], {
+      netns: node,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
     const replies = createInterface({ input: h.stdout! })[Symbol.asyncIterator]()
     h.stdin!.write(JSON.stringify({ op: 'load', from: 2, n }) + '\n')
     await replies.next()
@@ -61,14 +96,26 @@ async function main(): Promise<void> {
 
     const d = await startKubeDouble(scope, { netns: sw, host: '172.16.255.254' })
     await d.node('self', '10.0.1.0/24')
-    for (let i = 2; i < n + 2; i += 500) await Promise.all(Array.from({ length: Math.min(500, n + 2 - i) }, (_, k) => d.call('createNode', kubeNode(`node-${i + k}`, peer(i + k).dst, peer(i + k).gw))))
+    for (let i = 2; i < n + 2; i += 500)
+      await Promise.all(Array.from({ length: Math.min(500, n + 2 - i) }, (_, k) => d.call('createNode', kubeNode(`node-${i + k}`, peer(i + k).dst, peer(i + k).gw))))
     const tmp = scope.tmp('kube-bench')
     const subnetFile = join(tmp, 'subnet.env')
     writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.0.0.0/8\nFLANNEL_SUBNET=10.0.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n')
     const netConf = join(tmp, 'net-conf.json')
     writeFileSync(netConf, '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}')
     const kc = d.kubeconfig({ token: d.flannelToken })
-    const args = ['env', 'NODE_NAME=self', dist('weft-routes'), '--kube-subnet-mgr', `--kubeconfig-file=${kc}`, `--net-config-path=${netConf}`, '--iface', 'veth0', '--subnet-file', subnetFile]
+    const args = [
+      'env',
+      'NODE_NAME=self',
+      dist('weft-routes'),
+      '--kube-subnet-mgr',
+      `--kubeconfig-file=${kc}`,
+      `--net-config-path=${netConf}`,
+      '--iface',
+      'veth0',
+      '--subnet-file',
+      subnetFile,
+    ]
 
     const flush = () => must(['ip', '-n', node, 'route', 'flush', 'root', '10.0.0.0/8'])
     const count = () => must(['ip', '-n', node, '-4', 'route', 'show', 'root', '10.0.0.0/8']).stdout.split('\n').filter(Boolean).length
@@ -96,12 +143,17 @@ async function main(): Promise<void> {
       await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))
     }
 
-    const batch = Array.from({ length: n }, (_, k) => peer(k + 2)).map((x) => `route replace ${x.dst} via ${x.gw} dev veth0\n`).join('')
+    const batch = Array.from({ length: n }, (_, k) => peer(k + 2))
+      .map((x) => `route replace ${x.dst} via ${x.gw} dev veth0\n`)
+      .join('')
     const floor: number[] = []
     const daemon: number[] = []
     for (let r = 0; r < runs; r++) {
       flush()
-      floor.push(time(['ip', 'netns', 'exec', node, 'etcdctl', '--endpoints', etcd.endpoint, 'get', '--prefix', `${P}/subnets/`]) + time(['ip', 'netns', 'exec', node, 'ip', '-batch', '-'], batch))
+      floor.push(
+        time(['ip', 'netns', 'exec', node, 'etcdctl', '--endpoints', etcd.endpoint, 'get', '--prefix', `${P}/subnets/`]) +
+          time(['ip', 'netns', 'exec', node, 'ip', '-batch', '-'], batch),
+      )
       flush()
       const dm = startDaemon()
       daemon.push(await dm.done)
@@ -135,7 +187,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 20))
     }
     const sorted = [...lat].sort((a, b) => a - b)
-    console.log(`Node create -> route (5000 Nodes, 50 creates): median ${median(lat).toFixed(1)} ms, min ${sorted[0].toFixed(1)}, p90 ${sorted[44].toFixed(1)}, max ${sorted[49].toFixed(1)}`)
+    console.log(
+      `Node create -> route (5000 Nodes, 50 creates): median ${median(lat).toFixed(1)} ms, min ${sorted[0].toFixed(1)}, p90 ${sorted[44].toFixed(1)}, max ${sorted[49].toFixed(1)}`,
+    )
     await new Promise((r) => setTimeout(r, 10500)) // one full resync (kernel re-read, cache replay)
     console.log(`peak RSS (VmHWM) of the kube daemon at 5000 Nodes: ${afterStart.toFixed(1)} MB after the first sync, ${hwm().toFixed(1)} MB after 50 creates and a full resync`)
     await stop(dm.p)

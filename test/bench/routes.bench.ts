@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5)
   if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
     delete process.env.NODE_EXTRA_CA_CERTS
-    console.log('(NODE_EXTRA_CA_CERTS removed from the timed processes\' environment: it adds ~30 ms to every Node start-up)')
+    console.log("(NODE_EXTRA_CA_CERTS removed from the timed processes' environment: it adds ~30 ms to every Node start-up)")
   }
   const scope = new Scope()
   try {
@@ -92,10 +92,12 @@ async function main(): Promise<void> {
       const p = scope.spawn([dist('weft-routes'), ...syncArgs], { netns: node })
       let text = ''
       const t0 = now()
-      const done = new Promise<number>((resolve) => p.stderr!.on('data', (d) => {
-        text += d
-        if (/routes: \d+ added/.test(text)) resolve(now() - t0)
-      }))
+      const done = new Promise<number>((resolve) =>
+        p.stderr!.on('data', (d) => {
+          text += d
+          if (/routes: \d+ added/.test(text)) resolve(now() - t0)
+        }),
+      )
       return { p, done, log: () => text }
     }
     const stop = async (p: ReturnType<typeof startDaemon>['p']) => {
@@ -107,7 +109,9 @@ async function main(): Promise<void> {
     for (const n of [1000, 5000]) {
       await call({ op: 'clear' })
       await call({ op: 'load', from: 2, n })
-      const batch = Array.from({ length: n }, (_, k) => peer(k + 2)).map((x) => `route replace ${x.dst} via ${x.gw} dev veth0\n`).join('')
+      const batch = Array.from({ length: n }, (_, k) => peer(k + 2))
+        .map((x) => `route replace ${x.dst} via ${x.gw} dev veth0\n`)
+        .join('')
       const floor: number[] = []
       const bare: number[] = []
       const once: number[] = []
@@ -164,7 +168,9 @@ async function main(): Promise<void> {
     const afterWatch = hwm()
     // Let one full resync (kernel re-read + registry re-list of 5000) run too.
     await new Promise((r) => setTimeout(r, 10500))
-    rows.push(`peak RSS (VmHWM) of the daemon at 5000 peers: ${afterStart.toFixed(1)} MB after the first sync, ${afterWatch.toFixed(1)} MB after 50 watch updates, ${hwm().toFixed(1)} MB after a full resync (kernel re-read, re-list)`)
+    rows.push(
+      `peak RSS (VmHWM) of the daemon at 5000 peers: ${afterStart.toFixed(1)} MB after the first sync, ${afterWatch.toFixed(1)} MB after 50 watch updates, ${hwm().toFixed(1)} MB after a full resync (kernel re-read, re-list)`,
+    )
     console.log(rows.at(-1))
     await stop(d.p)
     const t = spawnSync('ip', ['netns', 'exec', node, '/usr/bin/time', '-v', dist('weft-routes'), ...syncArgs, '--once'], { encoding: 'utf8' })
@@ -178,7 +184,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--helper') void helper(process.argv[3])
-else main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+else
+  main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })

@@ -14,7 +14,22 @@ import { startEtcd, etcdctl } from '../helpers/etcd.ts'
 const scope = new Scope()
 after(() => scope.close())
 
-const TOOLS = ['ip', 'bridge', 'nft', ...['iptables', 'ip6tables'].flatMap((t) => [t, `${t}-save`, `${t}-restore`, `${t}-nft`, `${t}-nft-save`, `${t}-nft-restore`, `${t}-legacy`, `${t}-legacy-save`, `${t}-legacy-restore`])]
+const TOOLS = [
+  'ip',
+  'bridge',
+  'nft',
+  ...['iptables', 'ip6tables'].flatMap((t) => [
+    t,
+    `${t}-save`,
+    `${t}-restore`,
+    `${t}-nft`,
+    `${t}-nft-save`,
+    `${t}-nft-restore`,
+    `${t}-legacy`,
+    `${t}-legacy-save`,
+    `${t}-legacy-restore`,
+  ]),
+]
 let bin = ''
 let lib = ''
 let cwd = ''
@@ -80,13 +95,18 @@ test('flanneld runs its parts with that PATH: subnet.env, masquerade rules, a ro
   put('/coreos.com/network/subnets/10.244.77.0-24', JSON.stringify({ PublicIP: '10.97.0.3', PublicIPv6: null, BackendType: 'host-gw', BackendData: null }))
   const subnetFile = join(scope.tmp(), 'subnet.env')
   // ip netns exec needs its own PATH lookup; the daemon gets the bare PATH through env(1)'s absolute path
-  const p = scope.spawn(['/usr/bin/env', '-i', `PATH=${bin}`, join(bin, 'node'), join(lib, 'flanneld'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${subnetFile}`, '--ip-masq'], { netns: ns, cwd })
+  const p = scope.spawn(
+    ['/usr/bin/env', '-i', `PATH=${bin}`, join(bin, 'node'), join(lib, 'flanneld'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${subnetFile}`, '--ip-masq'],
+    { netns: ns, cwd },
+  )
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   await waitFor('subnet.env', () => existsSync(subnetFile), 30_000).catch((e) => assert.fail(`${e.message}\n${log}`))
   assert.match(readFileSync(subnetFile, 'utf8'), /^FLANNEL_SUBNET=10\.244\.\d+\.1\/24$/m)
   await waitFor('the masquerade rules', () => /-A FLANNEL-POSTRTG/.test(inNs(ns, ['iptables-save', '-t', 'nat']).stdout), 30_000).catch((e) => assert.fail(`${e.message}\n${log}`))
-  await waitFor('the route to the peer', () => /10\.244\.77\.0\/24 via 10\.97\.0\.3 dev d0/.test(inNs(ns, ['ip', 'route']).stdout), 30_000).catch((e) => assert.fail(`${e.message}\n${log}`))
+  await waitFor('the route to the peer', () => /10\.244\.77\.0\/24 via 10\.97\.0\.3 dev d0/.test(inNs(ns, ['ip', 'route']).stdout), 30_000).catch((e) =>
+    assert.fail(`${e.message}\n${log}`),
+  )
   assert.doesNotMatch(log, /ENOENT|not found|bash/i)
   const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)))
   p.kill('SIGTERM')

@@ -55,8 +55,12 @@ function bounded(node: Node, e: CniEnv, stdin: string | object): Run {
 
 const SUBNET = (sub: string, more = '') => `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n${more}`
 const c31 = (n: Node, extra: Record<string, unknown>) => ({ ...conf(n, '0.3.1'), ...extra })
-const del = (extra: Partial<CniEnv> = {}) => (p: string) => ({ ...podEnv('DEL', 'bad1', p), ...extra })
-const add = (extra: Partial<CniEnv> = {}) => (p: string) => ({ ...podEnv('ADD', 'bad1', p), ...extra })
+const del =
+  (extra: Partial<CniEnv> = {}) =>
+  (p: string) => ({ ...podEnv('DEL', 'bad1', p), ...extra })
+const add =
+  (extra: Partial<CniEnv> = {}) =>
+  (p: string) => ({ ...podEnv('ADD', 'bad1', p), ...extra })
 
 describe('bad input is refused and changes nothing', () => {
   refused('malformed JSON', { stdin: () => '{"name": "cbr0",', code: 6, msg: /^error unmarshall network config: / })
@@ -76,9 +80,21 @@ describe('bad input is refused and changes nothing', () => {
     msg: /^failed to load flannel 'subnet.env' file: open .*\/subnet.env: no such file or directory. Check the flannel pod log for this node.$/,
   })
   refused('subnet.env empty', { subnetEnv: '', code: 999, msg: /subnet.env is missing FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_SUBNET/ })
-  refused('subnet.env with a bad CIDR', { subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.300/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n', code: 999, msg: /invalid CIDR address: 10.244.1.300\/24/ })
-  refused('subnet.env with MTU -1', { subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=-1\nFLANNEL_IPMASQ=true\n', code: 999, msg: /strconv.ParseUint: parsing "-1": invalid syntax/ })
-  refused('subnet.env with MTU 1e3', { subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1e3\nFLANNEL_IPMASQ=true\n', code: 999, msg: /parsing "1e3": invalid syntax/ })
+  refused('subnet.env with a bad CIDR', {
+    subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.300/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    code: 999,
+    msg: /invalid CIDR address: 10.244.1.300\/24/,
+  })
+  refused('subnet.env with MTU -1', {
+    subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=-1\nFLANNEL_IPMASQ=true\n',
+    code: 999,
+    msg: /strconv.ParseUint: parsing "-1": invalid syntax/,
+  })
+  refused('subnet.env with MTU 1e3', {
+    subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1e3\nFLANNEL_IPMASQ=true\n',
+    code: 999,
+    msg: /parsing "1e3": invalid syntax/,
+  })
   refused('a dataDir that is a file', { setup: (n) => writeFileSync(n.dataDir, 'not a dir'), code: 999, msg: /^dataDir ".*\/data" exists and is not a directory$/ })
   refused('a delegate type not in CNI_PATH', {
     stdin: (n) => ({ ...conf(n, '0.3.1'), delegate: { type: 'no-such-plugin' } }),
@@ -88,7 +104,11 @@ describe('bad input is refused and changes nothing', () => {
   refused('a delegate type that is a path', { stdin: (n) => ({ ...conf(n, '0.3.1'), delegate: { type: '../../bin/true' } }), code: 999, msg: /invalid plugin name/ })
   refused('a delegate that is not a string type', { stdin: (n) => ({ ...conf(n, '0.3.1'), delegate: { type: 7 } }), msg: /must have \(string\) 'type' field/ })
   refused('an unsupported cniVersion', { stdin: (n) => conf(n, '0.5.0'), code: 1, msg: /^incompatible CNI versions$/ })
-  refused('missing env variables', { env: () => ({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'bad1' }), code: 4, msg: /^required env variables \[CNI_NETNS,CNI_IFNAME,CNI_PATH\] missing$/ })
+  refused('missing env variables', {
+    env: () => ({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'bad1' }),
+    code: 4,
+    msg: /^required env variables \[CNI_NETNS,CNI_IFNAME,CNI_PATH\] missing$/,
+  })
   refused('CHECK below 0.4.0', { env: (p) => podEnv('CHECK', 'bad1', p), code: 1, msg: /^config version does not allow CHECK$/ })
   refused('a dataDir that is a file, on DEL', { env: (p) => podEnv('DEL', 'bad1', p), setup: (n) => writeFileSync(n.dataDir, 'x'), msg: /not a directory/ })
   refused('ipam.routes malformed', { stdin: (n) => ({ ...conf(n, '0.3.1'), ipam: { routes: [{ dst: 'nope' }] } }), msg: /failed to parse ipam.routes: invalid CIDR address: nope/ })
@@ -109,10 +129,14 @@ describe('environment', () => {
   refused('CNI_PATH missing on ADD', { env: add({ CNI_PATH: undefined }), code: 4, msg: /\[CNI_PATH\] missing/ })
   refused('CNI_NETNS missing on ADD', { env: add({ CNI_NETNS: undefined }), code: 4, msg: /\[CNI_NETNS\] missing/ })
   refused('CNI_IFNAME missing on DEL', { env: del({ CNI_IFNAME: undefined }), code: 4, msg: /\[CNI_IFNAME\] missing/ })
-  refused('CNI_NETNS the plugin\'s own namespace, ADD (one document, nothing done)', { env: add({ CNI_NETNS: '/proc/self/ns/net' }), code: 8, msg: /should not be the same/ })
-  refused('CNI_NETNS the plugin\'s own namespace by its /run/netns name', { env: (p) => ({ ...podEnv('ADD', 'bad1', p), CNI_NETNS: '@NODE' }), code: 8 })
-  refused('CNI_NETNS the plugin\'s own namespace, DEL', { env: del({ CNI_NETNS: '/proc/self/ns/net' }), code: 8 })
-  refused('CNI_NETNS the plugin\'s own namespace, CHECK', { env: (p) => ({ ...podEnv('CHECK', 'bad1', p), CNI_NETNS: '/proc/self/ns/net' }), stdin: (n) => conf(n, '0.4.0'), code: 8 })
+  refused("CNI_NETNS the plugin's own namespace, ADD (one document, nothing done)", { env: add({ CNI_NETNS: '/proc/self/ns/net' }), code: 8, msg: /should not be the same/ })
+  refused("CNI_NETNS the plugin's own namespace by its /run/netns name", { env: (p) => ({ ...podEnv('ADD', 'bad1', p), CNI_NETNS: '@NODE' }), code: 8 })
+  refused("CNI_NETNS the plugin's own namespace, DEL", { env: del({ CNI_NETNS: '/proc/self/ns/net' }), code: 8 })
+  refused("CNI_NETNS the plugin's own namespace, CHECK", {
+    env: (p) => ({ ...podEnv('CHECK', 'bad1', p), CNI_NETNS: '/proc/self/ns/net' }),
+    stdin: (n) => conf(n, '0.4.0'),
+    code: 8,
+  })
   refused('CNI_NETNS a regular file', { env: add({ CNI_NETNS: '/etc/hostname' }), code: 8, msg: /unknown FS magic/ })
   refused('CNI_NETNS a directory', { env: add({ CNI_NETNS: '/tmp' }), code: 8, msg: /unknown FS magic/ })
   refused('CNI_NETNS /dev/null', { env: add({ CNI_NETNS: '/dev/null' }), code: 8, msg: /unknown FS magic/ })
@@ -151,8 +175,16 @@ describe('network config', () => {
   refused('ipam.routes with prefix 33', { stdin: (n) => c31(n, { ipam: { routes: [{ dst: '10.0.0.0/33' }] } }), msg: /invalid CIDR address/ })
   refused('ipam.routes with an mtu string', { stdin: (n) => c31(n, { ipam: { routes: [{ dst: '10.0.0.0/8', mtu: '1400' }] } }), msg: /route.mtu/ })
   refused('ipam.routes element a string', { stdin: (n) => c31(n, { ipam: { routes: ['10.0.0.0/8'] } }), msg: /cannot unmarshal string/ })
-  refused('GC valid-attachments not a list', { env: () => ({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }), stdin: (n) => ({ ...conf(n, '1.1.0'), 'cni.dev/valid-attachments': 'all' }), code: 999 })
-  refused('GC valid-attachments element a string', { env: () => ({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }), stdin: (n) => ({ ...conf(n, '1.1.0'), 'cni.dev/valid-attachments': ['x'] }), code: 999 })
+  refused('GC valid-attachments not a list', {
+    env: () => ({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }),
+    stdin: (n) => ({ ...conf(n, '1.1.0'), 'cni.dev/valid-attachments': 'all' }),
+    code: 999,
+  })
+  refused('GC valid-attachments element a string', {
+    env: () => ({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }),
+    stdin: (n) => ({ ...conf(n, '1.1.0'), 'cni.dev/valid-attachments': ['x'] }),
+    code: 999,
+  })
 })
 
 describe('delegate', () => {
@@ -160,7 +192,11 @@ describe('delegate', () => {
   refused('delegate type .', { stdin: (n) => c31(n, { delegate: { type: '.' } }), msg: /invalid plugin name/ })
   refused('delegate type ..', { stdin: (n) => c31(n, { delegate: { type: '..' } }), msg: /invalid plugin name/ })
   refused('delegate type with a NUL', { stdin: (n) => c31(n, { delegate: { type: 'bri\u0000dge' } }), msg: /failed to find plugin/ })
-  refused('delegate mtu "abc"', { stdin: (n) => c31(n, { delegate: { mtu: 'abc' } }), code: 7, msg: /delegate field "mtu": json: cannot unmarshal string into Go struct field NetConf.mtu of type int/ })
+  refused('delegate mtu "abc"', {
+    stdin: (n) => c31(n, { delegate: { mtu: 'abc' } }),
+    code: 7,
+    msg: /delegate field "mtu": json: cannot unmarshal string into Go struct field NetConf.mtu of type int/,
+  })
   refused('delegate MTU "abc" (Go matches keys case-insensitively)', { stdin: (n) => c31(n, { delegate: { MTU: 'abc' } }), code: 7, msg: /"MTU"/ })
   refused('delegate mtu 1.5', { stdin: (n) => c31(n, { delegate: { mtu: 1.5 } }), code: 7, msg: /number 1.5/ })
   refused('delegate mtu -1', { stdin: (n) => c31(n, { delegate: { mtu: -1 } }), code: 7, msg: /is not an MTU/ })
@@ -177,23 +213,54 @@ describe('delegate', () => {
 describe('subnet file', () => {
   const loopDir = scope.tmp('loop')
   refused('subnetFile /dev/zero (no hang, no unbounded read)', { stdin: (n) => c31(n, { subnetFile: '/dev/zero' }), code: 999, msg: /not a regular file/ })
-  refused('subnetFile a symlink to /dev/zero', { setup: (n) => symlinkSync('/dev/zero', join(n.dir, 'zero')), stdin: (n) => c31(n, { subnetFile: join(n.dir, 'zero') }), code: 999, msg: /not a regular file/ })
-  refused('subnetFile a FIFO with no writer (no hang)', { setup: (n) => must(['mkfifo', join(n.dir, 'fifo')]), stdin: (n) => c31(n, { subnetFile: join(n.dir, 'fifo') }), code: 999, msg: /not a regular file/ })
+  refused('subnetFile a symlink to /dev/zero', {
+    setup: (n) => symlinkSync('/dev/zero', join(n.dir, 'zero')),
+    stdin: (n) => c31(n, { subnetFile: join(n.dir, 'zero') }),
+    code: 999,
+    msg: /not a regular file/,
+  })
+  refused('subnetFile a FIFO with no writer (no hang)', {
+    setup: (n) => must(['mkfifo', join(n.dir, 'fifo')]),
+    stdin: (n) => c31(n, { subnetFile: join(n.dir, 'fifo') }),
+    code: 999,
+    msg: /not a regular file/,
+  })
   refused('subnetFile a directory', { stdin: (n) => c31(n, { subnetFile: n.dir }), code: 999, msg: /is a directory/ })
-  refused('subnetFile over 64 KiB', { setup: (n) => writeFileSync(join(n.dir, 'big'), SUBNET('10.244.1.1/24', '#'.repeat(70000))), stdin: (n) => c31(n, { subnetFile: join(n.dir, 'big') }), code: 999, msg: /larger than 65536 bytes/ })
+  refused('subnetFile over 64 KiB', {
+    setup: (n) => writeFileSync(join(n.dir, 'big'), SUBNET('10.244.1.1/24', '#'.repeat(70000))),
+    stdin: (n) => c31(n, { subnetFile: join(n.dir, 'big') }),
+    code: 999,
+    msg: /larger than 65536 bytes/,
+  })
   refused('subnetFile empty string', { stdin: (n) => c31(n, { subnetFile: '' }), code: 11 })
   // outside node.dir: the snapshot of node.dir must not follow it
-  refused('subnetFile a symlink loop', { setup: (n) => symlinkSync(join(loopDir, n.ns), join(loopDir, n.ns)), stdin: (n) => c31(n, { subnetFile: join(loopDir, n.ns) }), code: 999, msg: /too many levels of symbolic links/ })
+  refused('subnetFile a symlink loop', {
+    setup: (n) => symlinkSync(join(loopDir, n.ns), join(loopDir, n.ns)),
+    stdin: (n) => c31(n, { subnetFile: join(loopDir, n.ns) }),
+    code: 999,
+    msg: /too many levels of symbolic links/,
+  })
   refused('subnet.env with a /31 subnet (host-local could never allocate from it, nor DEL)', { subnetEnv: SUBNET('10.244.1.0/31'), code: 999, msg: /too small to allocate from/ })
   refused('subnet.env with a /32 subnet', { subnetEnv: SUBNET('10.244.1.1/32'), code: 999, msg: /too small/ })
-  refused('subnet.env with an IPv6 /127 subnet', { subnetEnv: 'FLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_IPV6_SUBNET=fd00::/127\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n', code: 999, msg: /FLANNEL_IPV6_SUBNET .* too small/ })
-  refused('subnet.env with MTU past uint32', { subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=4294967296\nFLANNEL_IPMASQ=true\n', msg: /value out of range/ })
+  refused('subnet.env with an IPv6 /127 subnet', {
+    subnetEnv: 'FLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_IPV6_SUBNET=fd00::/127\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    code: 999,
+    msg: /FLANNEL_IPV6_SUBNET .* too small/,
+  })
+  refused('subnet.env with MTU past uint32', {
+    subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=4294967296\nFLANNEL_IPMASQ=true\n',
+    msg: /value out of range/,
+  })
   refused('subnet.env without FLANNEL_SUBNET', { subnetEnv: 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n', msg: /missing FLANNEL_SUBNET/ })
   refused('subnet.env with a bad FLANNEL_NETWORK', { subnetEnv: SUBNET('10.244.1.1/24').replace('10.244.0.0/16', '10.244.0.0/99'), msg: /invalid CIDR address/ })
   refused('subnet.env of binary garbage', { subnetEnv: '\u0000\u0001\u00ff\u00fe'.repeat(50), msg: /is missing FLANNEL_NETWORK/ })
 })
 
-for (const [what, bytes] of [['empty', ''], ['unparsable', '{"cniVersion":'], ['non-object', '[1]']]) {
+for (const [what, bytes] of [
+  ['empty', ''],
+  ['unparsable', '{"cniVersion":'],
+  ['non-object', '[1]'],
+]) {
   test(`DEL of an ${what} scratch file succeeds and removes it with a warning (flannel#1662)`, () => {
     const node = makeNode(scope)
     const pod = scope.ns('cb')
@@ -217,5 +284,8 @@ test('a delegate that cannot be executed: CNI error, no scratch file left', () =
   assert.equal(r.code, 1)
   assert.deepEqual(JSON.parse(r.stdout), { code: 999, msg: `failed to delegate add: fork/exec ${join(bin, 'bridge')}: permission denied` })
   // the data dir may now exist (mkdir -p), but holds no file
-  assert.deepEqual(tree(node.dir).filter((f) => !f.endsWith('/')), before.filter((f) => !f.endsWith('/')))
+  assert.deepEqual(
+    tree(node.dir).filter((f) => !f.endsWith('/')),
+    before.filter((f) => !f.endsWith('/')),
+  )
 })

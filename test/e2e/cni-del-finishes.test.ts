@@ -14,7 +14,17 @@ const scope = new Scope()
 after(() => scope.close())
 
 const bridgeConf = (node: Node, extra: Record<string, unknown>) =>
-  JSON.stringify({ cniVersion: '1.0.0', hairpinMode: true, ipMasq: false, ipam: { dataDir: node.ipamDir, ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }], type: 'host-local' }, isGateway: true, mtu: 1450, name: 'cbr0', type: 'bridge', ...extra })
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    hairpinMode: true,
+    ipMasq: false,
+    ipam: { dataDir: node.ipamDir, ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }], type: 'host-local' },
+    isGateway: true,
+    mtu: 1450,
+    name: 'cbr0',
+    type: 'bridge',
+    ...extra,
+  })
 
 describe('a 1.1.0 conflist with a delegate that stops at 1.0.0 (Debian bridge)', () => {
   test('ADD sends 1.0.0, the highest version both support, and answers a 1.1.0 result; DEL leaves nothing', () => {

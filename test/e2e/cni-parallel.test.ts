@@ -19,7 +19,10 @@ test('20 ADDs in parallel give 20 distinct addresses; 20 DELs leave nothing', as
   assert.equal(new Set(got).size, 20)
   for (const a of got) assert.match(a, /^10\.244\.1\.\d+\/24$/)
   // what the kernel has matches what was reported
-  assert.deepEqual(pods.map((p) => addrs(p, 'eth0')[0]), got)
+  assert.deepEqual(
+    pods.map((p) => addrs(p, 'eth0')[0]),
+    got,
+  )
   assert.equal(ipFiles(node).length, 20)
   assert.equal(readdirSync(node.dataDir).length, 20)
   assert.equal(links(node.ns).filter((l) => l.startsWith('veth')).length, 20)

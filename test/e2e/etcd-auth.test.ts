@@ -45,14 +45,20 @@ const client = (password = PW) => new EtcdClient({ endpoints: [etcd.endpoint], u
  * used, with the same TTL: they are gone too.
  */
 async function untilTokensExpired(): Promise<void> {
-  const auth = () => fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: 'POST', body: JSON.stringify({ name: 'flannel', password: PW }) }).then(async (r) => (await r.json()).token as string)
+  const auth = () =>
+    fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: 'POST', body: JSON.stringify({ name: 'flannel', password: PW }) }).then(async (r) => (await r.json()).token as string)
   const probes = await Promise.all(Array.from({ length: 14 }, auth))
-  await waitFor('tokens issued now to expire in etcd (--auth-token-ttl=2)', async () => {
-    const token = probes.shift()
-    if (!token) throw new Error('out of probe tokens')
-    const r = await fetch(`${etcd.endpoint}/v3/kv/range`, { method: 'POST', body: '{"key":"eA=="}', headers: { authorization: token } })
-    return r.status === 401
-  }, 6500, 500)
+  await waitFor(
+    'tokens issued now to expire in etcd (--auth-token-ttl=2)',
+    async () => {
+      const token = probes.shift()
+      if (!token) throw new Error('out of probe tokens')
+      const r = await fetch(`${etcd.endpoint}/v3/kv/range`, { method: 'POST', body: '{"key":"eA=="}', headers: { authorization: token } })
+      return r.status === 401
+    },
+    6500,
+    500,
+  )
 }
 
 test('with a username and password: get, put, list, txn, lease calls and watch work', async () => {
@@ -62,7 +68,10 @@ test('with a username and password: get, put, list, txn, lease calls and watch w
     const rev = await c.put('/coreos.com/network/t/a', '1')
     assert.equal(await c.createIfAbsent('/coreos.com/network/t/b', '2'), true)
     assert.equal(await c.createIfAbsent('/coreos.com/network/t/b', '3'), false)
-    assert.deepEqual((await c.list('/coreos.com/network/t/')).kvs.map((kv) => kv.value), ['1', '2'])
+    assert.deepEqual(
+      (await c.list('/coreos.com/network/t/')).kvs.map((kv) => kv.value),
+      ['1', '2'],
+    )
     const id = await c.grant(60)
     assert.ok((await c.timeToLive(id)) > 50)
     await c.revoke(id)
@@ -80,7 +89,10 @@ test('a wrong password: one clear AuthError, quickly, without the password in it
   const t0 = Date.now()
   await assert.rejects(c.get('/coreos.com/network/config'), (e: Error) => {
     assert.ok(e instanceof AuthError)
-    assert.match(e.message, /etcd authentication as user "flannel" failed: etcdserver: authentication failed, invalid user ID or password \(check --etcd-username and --etcd-password\)/)
+    assert.match(
+      e.message,
+      /etcd authentication as user "flannel" failed: etcdserver: authentication failed, invalid user ID or password \(check --etcd-username and --etcd-password\)/,
+    )
     assert.doesNotMatch(e.message, /wrong-pw/)
     return true
   })
@@ -135,11 +147,36 @@ test('over TLS (https, --etcd-cafile): the token travels the same way', async ()
   must(['openssl', 'x509', '-req', '-in', f('s.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-out', f('s.crt'), '-extfile', f('s.ext')])
   const [cp, pp] = [await freePort(), await freePort()]
   const endpoint = `https://127.0.0.1:${cp}`
-  scope.spawn(['etcd', '--name', 'atls', '--data-dir', f('data'), '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${pp}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${pp}`, '--initial-cluster', `atls=http://127.0.0.1:${pp}`,
-    '--cert-file', f('s.crt'), '--key-file', f('s.key'), '--log-level', 'error'])
+  scope.spawn([
+    'etcd',
+    '--name',
+    'atls',
+    '--data-dir',
+    f('data'),
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${pp}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${pp}`,
+    '--initial-cluster',
+    `atls=http://127.0.0.1:${pp}`,
+    '--cert-file',
+    f('s.crt'),
+    '--key-file',
+    f('s.key'),
+    '--log-level',
+    'error',
+  ])
   await waitFor('etcd over TLS', () => etcdctl(endpoint, ['--cacert', f('ca.crt'), 'endpoint', 'health']).code === 0, 15000, 100)
-  for (const a of [['user', 'add', 'root:rootpw'], ['user', 'grant-role', 'root', 'root'], ['auth', 'enable']]) assert.equal(etcdctl(endpoint, ['--cacert', f('ca.crt'), ...a]).code, 0)
+  for (const a of [
+    ['user', 'add', 'root:rootpw'],
+    ['user', 'grant-role', 'root', 'root'],
+    ['auth', 'enable'],
+  ])
+    assert.equal(etcdctl(endpoint, ['--cacert', f('ca.crt'), ...a]).code, 0)
   const c = new EtcdClient({ endpoints: [endpoint], cafile: f('ca.crt'), username: 'root', password: 'rootpw' })
   try {
     await c.put('/k', 'tls')
@@ -174,19 +211,35 @@ test('flanneld passes the password to its parts in their environment, never in t
   inNs(ns, ['ip', 'link', 'set', 'ext0', 'up'])
   const tmp = scope.tmp()
   const p = scope.spawn(
-    [process.execPath, dist('flanneld'), '--iface=ext0', `--etcd-endpoints=${local.endpoint}`, '--etcd-username=flannel', `--etcd-password=${PW}`, `--subnet-file=${tmp}/subnet.env`, '--iptables-forward-rules=false'],
+    [
+      process.execPath,
+      dist('flanneld'),
+      '--iface=ext0',
+      `--etcd-endpoints=${local.endpoint}`,
+      '--etcd-username=flannel',
+      `--etcd-password=${PW}`,
+      `--subnet-file=${tmp}/subnet.env`,
+      '--iptables-forward-rules=false',
+    ],
     { netns: ns },
   )
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   await waitFor('subnet.env', () => existsSync(`${tmp}/subnet.env`), 20000)
-  const children = await waitFor('weft-subnet and weft-routes', () => {
-    const kids = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && ppid(d) === p.pid)
-    return kids.length >= 2 && kids
-  }, 10000)
+  const children = await waitFor(
+    'weft-subnet and weft-routes',
+    () => {
+      const kids = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && ppid(d) === p.pid)
+      return kids.length >= 2 && kids
+    },
+    10000,
+  )
   for (const pid of children) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    assert.ok(argv.some((a) => /weft-(subnet|routes)$/.test(a)), argv.join(' '))
+    assert.ok(
+      argv.some((a) => /weft-(subnet|routes)$/.test(a)),
+      argv.join(' '),
+    )
     assert.ok(argv.includes('--etcd-username=flannel'))
     assert.ok(!argv.some((a) => a.includes(PW)), `password in argv of ${argv.join(' ')}`)
     assert.ok(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`FLANNELD_ETCD_PASSWORD=${PW}`))

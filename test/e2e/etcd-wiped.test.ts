@@ -17,8 +17,25 @@ test('etcd wiped: no exit, the same subnet registered again once the config is b
   const [client, peer] = [await freePort(), await freePort()]
   const dir = scope.tmp('etcd')
   const endpoint = `http://127.0.0.1:${client}`
-  const argv = ['etcd', '--name', 'weft-wipe', '--data-dir', join(dir, 'data'), '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `weft-wipe=http://127.0.0.1:${peer}`, '--log-level', 'error']
+  const argv = [
+    'etcd',
+    '--name',
+    'weft-wipe',
+    '--data-dir',
+    join(dir, 'data'),
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-cluster',
+    `weft-wipe=http://127.0.0.1:${peer}`,
+    '--log-level',
+    'error',
+  ]
   const up = async () => {
     const p = scope.spawn(argv)
     await waitFor('etcd to answer', () => sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health']).code === 0, 15000, 100)
@@ -50,7 +67,9 @@ test('etcd wiped: no exit, the same subnet registered again once the config is b
   assert.equal(exited, undefined, `the writer exited: ${log}`)
   assert.equal(etcdctl(endpoint, ['put', '/coreos.com/network/config', CONFIG]).code, 0)
   const t0 = Date.now()
-  await waitFor('the same subnet registered again', () => etcdctl(endpoint, ['get', key, '--print-value-only']).stdout.includes('192.168.80.1'), 10000).catch(() => assert.fail(log))
+  await waitFor('the same subnet registered again', () => etcdctl(endpoint, ['get', key, '--print-value-only']).stdout.includes('192.168.80.1'), 10000).catch(() =>
+    assert.fail(log),
+  )
   console.log(`# re-registered ${Date.now() - t0} ms after the config came back`)
   assert.equal(exited, undefined)
   assert.match(readFileSync(file, 'utf8'), new RegExp(`FLANNEL_SUBNET=${subnet.replace('.0/', '.1/').replace(/\./g, '\\.')}`))

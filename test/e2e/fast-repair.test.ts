@@ -35,7 +35,9 @@ test('a deleted peer route is back within 1 s (median of 5), long before the 30 
 test('a deleted subnet.env is written again at once, byte for byte', { timeout: 60_000 }, async () => {
   const n = await repairNode(scope)
   const file = join(scope.tmp(), 'run', 'subnet.env')
-  const w = scope.spawn([process.execPath, dist('weft-subnet'), `--etcd-endpoints=${n.etcd.endpoint}`, '--public-ip=192.168.50.1', '--iface=v0', `--subnet-file=${file}`], { netns: n.ns })
+  const w = scope.spawn([process.execPath, dist('weft-subnet'), `--etcd-endpoints=${n.etcd.endpoint}`, '--public-ip=192.168.50.1', '--iface=v0', `--subnet-file=${file}`], {
+    netns: n.ns,
+  })
   let out = ''
   let log = ''
   w.stdout!.on('data', (d) => (out += d))

@@ -29,10 +29,14 @@ test('flanneld accepts and ignores the kube-only and klog flags (a flannel etcd-
   let exited: number | null | undefined
   p.stderr!.on('data', (d) => (log += d))
   p.once('exit', (c) => (exited = c))
-  await waitFor('the writer to start and wait for etcd', () => {
-    if (exited !== undefined) throw new Error(`flanneld exited (${exited}): ${log}`)
-    return /started weft-subnet/.test(log) && /etcd/i.test(log) && /wait|unreachable|retry/i.test(log)
-  }, 10000)
+  await waitFor(
+    'the writer to start and wait for etcd',
+    () => {
+      if (exited !== undefined) throw new Error(`flanneld exited (${exited}): ${log}`)
+      return /started weft-subnet/.test(log) && /etcd/i.test(log) && /wait|unreachable|retry/i.test(log)
+    },
+    10000,
+  )
   assert.doesNotMatch(log, /not defined|not supported/)
   const code = await new Promise((res) => {
     if (exited !== undefined) return res(exited)
@@ -44,7 +48,19 @@ test('flanneld accepts and ignores the kube-only and klog flags (a flannel etcd-
 
 test('weft-install --bin-dir/--cni-bin-dir/--cni-conf-dir/--systemd-dir/--no-conflist: files where the flags say, unit naming <bin-dir>/flanneld', () => {
   const root = scope.tmp()
-  const r = sh([process.execPath, dist('weft-install'), '--root', root, '--bin-dir=/usr/local/bin', '--cni-bin-dir=/x/cni', '--cni-conf-dir=/x/net.d', '--systemd-dir=/x/sd', '--no-conflist', '--', '--etcd-endpoints=http://10.0.0.1:2379'])
+  const r = sh([
+    process.execPath,
+    dist('weft-install'),
+    '--root',
+    root,
+    '--bin-dir=/usr/local/bin',
+    '--cni-bin-dir=/x/cni',
+    '--cni-conf-dir=/x/net.d',
+    '--systemd-dir=/x/sd',
+    '--no-conflist',
+    '--',
+    '--etcd-endpoints=http://10.0.0.1:2379',
+  ])
   assert.equal(r.code, 0, r.stderr)
   assert.deepEqual(readFileSync(join(root, 'x/cni/flannel')), readFileSync(dist('flannel')))
   for (const b of ['flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']) {

@@ -21,16 +21,22 @@ before(async () => {
   await lab.cluster(2, { args: () => HEALTH, pods: () => 0 })
   for (const n of lab.nodes) {
     let last = ''
-    await lab.until(`${n.name} ready`, async () => {
-      const r = await readyz(n.ns)
-      last = r.reason
-      return r.ready
-    }, 30000).catch((e) => Promise.reject(new Error(`${(e as Error).message}: ${last}\n${lab.logOf(n)}`)))
+    await lab
+      .until(
+        `${n.name} ready`,
+        async () => {
+          const r = await readyz(n.ns)
+          last = r.reason
+          return r.ready
+        },
+        30000,
+      )
+      .catch((e) => Promise.reject(new Error(`${(e as Error).message}: ${last}\n${lab.logOf(n)}`)))
   }
 })
 after(() => lab.down())
 
-test('/readyz?verbose: 200 with every part ready and its pid; the plain body stays flanneld\'s', async () => {
+test("/readyz?verbose: 200 with every part ready and its pid; the plain body stays flanneld's", async () => {
   const r = await readyz(lab.nodes[0].ns)
   assert.equal(r.status, 200)
   assert.deepEqual(Object.keys(r.parts).sort(), ['weft-masq', 'weft-routes', 'weft-subnet'])
@@ -66,7 +72,10 @@ test('a peer route deleted by hand is repaired at the resync, named in the log, 
   await run(['ip', '-n', lab.nodes[0].ns, 'route', 'del', dst])
   await lab.until('the route back', () => hasRoute(0, dst), 30000)
   await lab.until('the repair counted', async () => sample(await metrics(), 'weft_routes_repaired_total', 'kind="route"')! > before, 5000)
-  assert.match(lab.logOf(lab.nodes[0]), new RegExp(`repaired route at resync: route replace ${dst.replace(/\./g, '\\.')} via ${lab.nodes[1].ip.replace(/\./g, '\\.')} dev eth0 \\(the kernel lacked it`))
+  assert.match(
+    lab.logOf(lab.nodes[0]),
+    new RegExp(`repaired route at resync: route replace ${dst.replace(/\./g, '\\.')} via ${lab.nodes[1].ip.replace(/\./g, '\\.')} dev eth0 \\(the kernel lacked it`),
+  )
 })
 
 test('a flushed masquerade chain is re-applied and counted', async () => {
@@ -84,12 +93,21 @@ test('weft-routes stopped (SIGSTOP) is killed and restarted within seconds; heal
   const t0 = Date.now()
   process.kill(pid, 'SIGSTOP')
   await run(['ip', '-n', n.ns, 'route', 'del', dst])
-  await lab.until('a new weft-routes', async () => {
-    const p = (await readyz(n.ns)).parts['weft-routes']
-    return !!p?.pid && p.pid !== pid
-  }, 20000)
+  await lab.until(
+    'a new weft-routes',
+    async () => {
+      const p = (await readyz(n.ns)).parts['weft-routes']
+      return !!p?.pid && p.pid !== pid
+    },
+    20000,
+  )
   // Timed by flanneld's own log line (the probes themselves take a second or more on a busy machine).
-  const said = lab.logOf(n).split('\n').filter((l) => /weft-routes|hung/.test(l)).slice(-8).join('\n')
+  const said = lab
+    .logOf(n)
+    .split('\n')
+    .filter((l) => /weft-routes|hung/.test(l))
+    .slice(-8)
+    .join('\n')
   const started = new RegExp(`^(\\S+) flanneld started weft-routes \\(pid (?!${pid}\\))`, 'm').exec(said)
   assert.ok(started, said)
   const restartedIn = (Date.parse(started[1]) - t0) / 1000
@@ -114,10 +132,14 @@ test('a part killed (SIGKILL): restarted, counted in /metrics by part, /readyz 2
   const before = sample(await metrics(1), 'weft_part_restarts_total', 'part="weft-masq"')!
   const pid = (await readyz(n.ns)).parts['weft-masq'].pid!
   process.kill(pid, 'SIGKILL')
-  await lab.until('a new weft-masq', async () => {
-    const p = (await readyz(n.ns)).parts['weft-masq']
-    return !!p?.pid && p.pid !== pid
-  }, 20000)
+  await lab.until(
+    'a new weft-masq',
+    async () => {
+      const p = (await readyz(n.ns)).parts['weft-masq']
+      return !!p?.pid && p.pid !== pid
+    },
+    20000,
+  )
   assert.match(lab.logOf(n), /flannel is not ready: weft-masq is restarting: died \(SIGKILL\)/)
   await lab.until('ready again', async () => (await readyz(n.ns)).ready, 20000)
   assert.equal(sample(await metrics(1), 'weft_part_restarts_total', 'part="weft-masq"'), before + 1)
@@ -129,11 +151,15 @@ test('subnet.env removed: /readyz 503 naming it; written back: 200', async () =>
   rmSync(n.subnetFile)
   let seen = ''
   // A daemon that rewrites subnet.env at once (issue 13.8) may close this window quickly: poll fast.
-  await lab.until('503 naming subnet.env, or the file back', async () => {
-    const r = await readyz(n.ns)
-    if (r.status === 503) seen = r.reason
-    return /subnet\.env is not written/.test(seen)
-  }, 10000)
+  await lab.until(
+    '503 naming subnet.env, or the file back',
+    async () => {
+      const r = await readyz(n.ns)
+      if (r.status === 503) seen = r.reason
+      return /subnet\.env is not written/.test(seen)
+    },
+    10000,
+  )
   assert.match(seen, new RegExp(`${n.subnetFile.replace(/\./g, '\\.')} is not written`))
   writeFileSync(n.subnetFile, text)
   await lab.until('ready again', async () => (await readyz(n.ns)).ready, 10000)

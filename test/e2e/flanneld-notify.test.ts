@@ -57,7 +57,10 @@ test('flanneld sends READY=1 once, after subnet.env is written, when NOTIFY_SOCK
   // With the unit's capabilities only: systemd-notify cannot pass as flanneld (no CAP_SYS_ADMIN),
   // as under systemd, and the daemon must still do its work (rules, routes) with these two.
   const caps = ['setpriv', '--bounding-set=-all,+net_admin,+net_raw', '--inh-caps=-all', '--no-new-privs']
-  const p = scope.spawn([...caps, process.execPath, dist('flanneld'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${subnetFile}`, '--ip-masq'], { netns: ns, env: { ...process.env, NOTIFY_SOCKET: sock } })
+  const p = scope.spawn([...caps, process.execPath, dist('flanneld'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${subnetFile}`, '--ip-masq'], {
+    netns: ns,
+    env: { ...process.env, NOTIFY_SOCKET: sock },
+  })
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   await waitFor('READY=1 on the notify socket (a whole line)', () => /READY=1.*subnet\.env=\w+\n/.test(got), 30_000)

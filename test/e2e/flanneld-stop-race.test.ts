@@ -26,7 +26,10 @@ test('SIGTERM while flanneld reads the config after subnet.env: no part started 
   const etcd = await startEtcd(scope, { netns: ns, ip: '127.0.0.1' })
   assert.equal(etcdctl(etcd.endpoint, ['put', '/coreos.com/network/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'], { netns: ns }).code, 0)
   const tmp = scope.tmp()
-  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface=d0', `--etcd-endpoints=http://10.99.0.1:2379,${etcd.endpoint}`, `--subnet-file=${tmp}/subnet.env`, '--ip-masq'], { netns: ns })
+  const p = scope.spawn(
+    [process.execPath, dist('flanneld'), '--iface=d0', `--etcd-endpoints=http://10.99.0.1:2379,${etcd.endpoint}`, `--subnet-file=${tmp}/subnet.env`, '--ip-masq'],
+    { netns: ns },
+  )
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   const writerPid = Number(await waitFor('the writer to start', () => /started weft-subnet \(pid (\d+)\)/.exec(log)?.[1], 10_000))

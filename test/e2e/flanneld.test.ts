@@ -29,7 +29,10 @@ test('an unknown flag is a usage error naming it', () => {
 test('/healthz is 200 and /readyz 503 while etcd is unreachable; SIGTERM exits 0', async () => {
   const ns = scope.ns('fd')
   const tmp = scope.tmp()
-  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface=lo', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`, '--healthz-ip=127.0.0.1', '--healthz-port=18081'], { netns: ns })
+  const p = scope.spawn(
+    [process.execPath, dist('flanneld'), '--iface=lo', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`, '--healthz-ip=127.0.0.1', '--healthz-port=18081'],
+    { netns: ns },
+  )
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   const js = `Promise.all(['/healthz','/readyz'].map(p=>fetch('http://127.0.0.1:18081'+p).then(async r=>r.status+' '+(await r.text())))).then(x=>console.log(x.join(',')),()=>console.log('down'))`
@@ -73,7 +76,9 @@ test('--iface-can-reach picks the interface of the route towards that address', 
   inNs(ns, ['ip', 'addr', 'add', '198.51.100.7/24', 'dev', 'ext0'])
   inNs(ns, ['ip', 'link', 'set', 'ext0', 'up'])
   const tmp = scope.tmp()
-  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface-can-reach=198.51.100.1', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`], { netns: ns })
+  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface-can-reach=198.51.100.1', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`], {
+    netns: ns,
+  })
   let log = ''
   p.stderr!.on('data', (d) => (log += d))
   await waitFor('the interface choice', () => /Using interface with name ext0 and address 198\.51\.100\.7/.test(log))
@@ -85,7 +90,11 @@ test('under journald (JOURNAL_STREAM names stderr): no timestamps, a syslog prio
   const tmp = scope.tmp()
   const fd = openSync(`${tmp}/journal`, 'a')
   const st = fstatSync(fd)
-  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface=lo', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`], { netns: ns, stdio: ['ignore', 'ignore', fd], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } })
+  const p = scope.spawn([process.execPath, dist('flanneld'), '--iface=lo', '--etcd-endpoints=http://127.0.0.1:1', `--subnet-file=${tmp}/subnet.env`], {
+    netns: ns,
+    stdio: ['ignore', 'ignore', fd],
+    env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+  })
   closeSync(fd)
   const text = () => readFileSync(`${tmp}/journal`, 'utf8')
   await waitFor('the writer to say it waits for etcd', () => /^<6>weft-subnet waiting for etcd/m.test(text()), 15000)

@@ -26,10 +26,15 @@ test('systemd-analyze verify accepts the unit, and reads --iface-regex back as w
   const r = sh(['systemd-analyze', 'verify', '--man=no', `--root=${root}`, 'flanneld.service'], { env: { ...process.env, SYSTEMD_LOG_LEVEL: 'debug' } })
   assert.equal(r.code, 0, r.stderr)
   // systemd 252 names, in its own @system-service set, calls this libseccomp does not know: not ours
-  const complaints = r.stderr.split('\n').filter((l) => /flanneld\.service:\d+:|Unknown key|bad unit file|not executable/.test(l) && !/Failed to parse system call, ignoring/.test(l))
+  const complaints = r.stderr
+    .split('\n')
+    .filter((l) => /flanneld\.service:\d+:|Unknown key|bad unit file|not executable/.test(l) && !/Failed to parse system call, ignoring/.test(l))
   assert.deepEqual(complaints, [])
   // systemd's own dump of the parsed unit: the regex is one word, `$$` (a literal $ at exec time)
-  assert.match(r.stdout + r.stderr, /Command Line: \/opt\/bin\/flanneld --etcd-endpoints=http:\/\/10\.0\.0\.1:2379 --ip-masq "--iface-regex=\^\(eth\|ens\)\[0-9\]\+\\\$\\\$" --subnet-file=\/var\/lib\/weft-net\/subnet\.env/)
+  assert.match(
+    r.stdout + r.stderr,
+    /Command Line: \/opt\/bin\/flanneld --etcd-endpoints=http:\/\/10\.0\.0\.1:2379 --ip-masq "--iface-regex=\^\(eth\|ens\)\[0-9\]\+\\\$\\\$" --subnet-file=\/var\/lib\/weft-net\/subnet\.env/,
+  )
 })
 
 test('systemd-analyze verify fails on a unit it cannot read (the judge can say no)', () => {

@@ -44,7 +44,14 @@ test('installs the plugin, the daemon bundles, the kube-flannel conflist, the pl
   assert.equal(statSync(plugin).mode & 0o777, 0o755)
   for (const b of ['flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']) assert.deepEqual(readFileSync(join(root, 'opt/bin', b)), readFileSync(dist(b)))
   const conf = JSON.parse(readFileSync(join(root, 'etc/cni/net.d/10-flannel.conflist'), 'utf8'))
-  assert.deepEqual(conf, { name: 'cbr0', cniVersion: '0.3.1', plugins: [{ type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } }, { type: 'portmap', capabilities: { portMappings: true } }] })
+  assert.deepEqual(conf, {
+    name: 'cbr0',
+    cniVersion: '0.3.1',
+    plugins: [
+      { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  })
   for (const p of ['bridge', 'host-local', 'portmap']) assert.equal(readlinkSync(join(root, 'opt/cni/bin', p)), `/usr/lib/cni/${p}`)
   const unit = readFileSync(join(root, 'etc/systemd/system/flanneld.service'), 'utf8')
   assert.match(unit, /^ExecStart=\/opt\/bin\/flanneld --etcd-endpoints=http:\/\/10\.0\.0\.1:2379 --ip-masq$/m)
@@ -54,7 +61,16 @@ test('installs the plugin, the daemon bundles, the kube-flannel conflist, the pl
   assert.match(readFileSync(join(root, 'etc/tmpfiles.d/weft.conf'), 'utf8'), /^f \/run\/xtables\.lock 0600 root root -$/m)
   assert.deepEqual(readdirSync(join(root, 'etc/cni/net.d')), ['10-flannel.conflist'], 'no temp file left')
   const m = JSON.parse(readFileSync(join(root, 'var/lib/weft/install-manifest.json'), 'utf8'))
-  assert.deepEqual(m.files.map((f: { path: string }) => f.path).sort(), ['/etc/cni/net.d/10-flannel.conflist', '/etc/systemd/system/flanneld.service', '/etc/tmpfiles.d/weft.conf', '/opt/bin/flanneld', '/opt/bin/weft-masq', '/opt/bin/weft-routes', '/opt/bin/weft-subnet', '/opt/cni/bin/flannel'])
+  assert.deepEqual(m.files.map((f: { path: string }) => f.path).sort(), [
+    '/etc/cni/net.d/10-flannel.conflist',
+    '/etc/systemd/system/flanneld.service',
+    '/etc/tmpfiles.d/weft.conf',
+    '/opt/bin/flanneld',
+    '/opt/bin/weft-masq',
+    '/opt/bin/weft-routes',
+    '/opt/bin/weft-subnet',
+    '/opt/cni/bin/flannel',
+  ])
   assert.equal(m.links.length, 3)
   assert.match(r.stdout, /^preflight: (ok  |WARN) net\.ipv4\.ip_forward/m)
   // the installed plugin runs from its new place
@@ -130,7 +146,12 @@ test('the conflist follows --subnet-file and --data-dir; so does the unit (FLANN
   const r = install(['--root', root, '--data-dir=/var/lib/weft-cni', '--', '--subnet-file=/var/lib/weft-net/subnet.env'])
   assert.equal(r.code, 0, r.stderr)
   const conf = JSON.parse(readFileSync(join(root, 'etc/cni/net.d/10-flannel.conflist'), 'utf8'))
-  assert.deepEqual(conf.plugins[0], { type: 'flannel', subnetFile: '/var/lib/weft-net/subnet.env', dataDir: '/var/lib/weft-cni', delegate: { hairpinMode: true, isDefaultGateway: true } })
+  assert.deepEqual(conf.plugins[0], {
+    type: 'flannel',
+    subnetFile: '/var/lib/weft-net/subnet.env',
+    dataDir: '/var/lib/weft-cni',
+    delegate: { hairpinMode: true, isDefaultGateway: true },
+  })
   const unit = readFileSync(join(root, 'etc/systemd/system/flanneld.service'), 'utf8')
   assert.match(unit, /^ReadWritePaths=\/var\/lib\/weft-net$/m)
   assert.ok(statSync(join(root, 'var/lib/weft-net')).isDirectory(), 'the subnet file directory is made')
@@ -149,10 +170,16 @@ test('reference plugins: missing ones are refused with the exact install command
   const before = tree(root)
   const r = install(['--root', root])
   assert.equal(r.code, 1)
-  assert.match(r.stderr, /^weft-install: error: the conflist needs the CNI reference plugins bridge, host-local, portmap, found in none of \/opt\/cni\/bin, \/usr\/lib\/cni, \/usr\/libexec\/cni; install them with: apt-get install -y containernetworking-plugins \(or pass --no-conflist\)$/m)
+  assert.match(
+    r.stderr,
+    /^weft-install: error: the conflist needs the CNI reference plugins bridge, host-local, portmap, found in none of \/opt\/cni\/bin, \/usr\/lib\/cni, \/usr\/libexec\/cni; install them with: apt-get install -y containernetworking-plugins \(or pass --no-conflist\)$/m,
+  )
   assert.deepEqual(tree(root), before)
   writeFileSync(join(root, 'etc/os-release'), 'ID=alpine\n')
-  assert.match(install(['--root', root]).stderr, /install them with: mkdir -p \/opt\/cni\/bin && curl -fsSL https:\/\/github\.com\/containernetworking\/plugins\/releases\/download\/v1\.6\.2\/cni-plugins-linux-\w+-v1\.6\.2\.tgz \| tar -xz -C \/opt\/cni\/bin/)
+  assert.match(
+    install(['--root', root]).stderr,
+    /install them with: mkdir -p \/opt\/cni\/bin && curl -fsSL https:\/\/github\.com\/containernetworking\/plugins\/releases\/download\/v1\.6\.2\/cni-plugins-linux-\w+-v1\.6\.2\.tgz \| tar -xz -C \/opt\/cni\/bin/,
+  )
   // CNI_PATH, searched under the root like the rest
   mkdirSync(join(root, 'srv/cni'), { recursive: true })
   for (const p of ['bridge', 'host-local', 'portmap']) symlinkSync(`/usr/lib/cni/${p}`, join(root, 'srv/cni', p))

@@ -34,14 +34,30 @@ test('kubectl: list (chunked), get, patch --subresource=status keeps spec, RBAC 
   // as against a real apiserver, it is refused; flanneld only ever PATCHes.
   const denied = kubectl(flannel, 'patch', 'node', 'n1', '--subresource=status', '-p', '{"metadata":{"annotations":{"a":"b"}}}')
   assert.match(denied.stderr, /User "system:serviceaccount:kube-flannel:flannel" cannot get resource "nodes\/status" in API group "" at the cluster scope/)
-  const p = kubectl(admin, 'patch', 'node', 'n1', '--subresource=status', '-p', JSON.stringify({ metadata: { annotations: { 'flannel.alpha.coreos.com/public-ip': '192.168.1.1' } }, spec: { podCIDR: '10.9.9.0/24' }, status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp' }] } }))
+  const p = kubectl(
+    admin,
+    'patch',
+    'node',
+    'n1',
+    '--subresource=status',
+    '-p',
+    JSON.stringify({
+      metadata: { annotations: { 'flannel.alpha.coreos.com/public-ip': '192.168.1.1' } },
+      spec: { podCIDR: '10.9.9.0/24' },
+      status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp' }] },
+    }),
+  )
   assert.equal(p.status, 0, p.stderr)
   const p2 = kubectl(admin, 'patch', 'node', 'n1', '--subresource=status', '-p', '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}')
   assert.equal(p2.status, 0, p2.stderr)
   const n1 = JSON.parse(kubectl(flannel, 'get', 'node', 'n1', '-o', 'json').stdout)
   assert.equal(n1.spec.podCIDR, '10.244.1.0/24', 'status subresource drops spec changes')
   assert.equal(n1.metadata.annotations['flannel.alpha.coreos.com/public-ip'], '192.168.1.1')
-  assert.deepEqual(n1.status.conditions.map((c: { type: string }) => c.type), ['NetworkUnavailable', 'Ready'], 'conditions merge by type')
+  assert.deepEqual(
+    n1.status.conditions.map((c: { type: string }) => c.type),
+    ['NetworkUnavailable', 'Ready'],
+    'conditions merge by type',
+  )
 
   const rv = n1.metadata.resourceVersion
   assert.equal(kubectl(admin, 'patch', 'node', 'n1', '--subresource=status', '-p', '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}').status, 0)
@@ -49,7 +65,10 @@ test('kubectl: list (chunked), get, patch --subresource=status keeps spec, RBAC 
 
   const del = kubectl(flannel, 'delete', 'node', 'n5')
   assert.notEqual(del.status, 0)
-  assert.match(del.stderr, /Error from server \(Forbidden\): nodes "n5" is forbidden: User "system:serviceaccount:kube-flannel:flannel" cannot delete resource "nodes" in API group "" at the cluster scope/)
+  assert.match(
+    del.stderr,
+    /Error from server \(Forbidden\): nodes "n5" is forbidden: User "system:serviceaccount:kube-flannel:flannel" cannot delete resource "nodes" in API group "" at the cluster scope/,
+  )
   const specPatch = kubectl(flannel, 'patch', 'node', 'n1', '-p', '{"spec":{"unschedulable":true}}')
   assert.match(specPatch.stderr, /cannot patch resource "nodes" in API group ""/)
   await d.call('addPod', 'kube-flannel', 'flannel-abc', 'n2')
@@ -66,7 +85,9 @@ test('kubectl: list (chunked), get, patch --subresource=status keeps spec, RBAC 
 })
 
 test('kubectl: watch sees ADDED/MODIFIED/DELETED; 429 with Retry-After is retried', async () => {
-  const w = spawn('kubectl', ['--kubeconfig', flannel, 'get', 'nodes', '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.name}{"\\n"}'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const w = spawn('kubectl', ['--kubeconfig', flannel, 'get', 'nodes', '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.name}{"\\n"}'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   scope.procs.push(w)
   let out = ''
   w.stdout.on('data', (c) => (out += c))
@@ -85,7 +106,9 @@ test('kubectl: watch sees ADDED/MODIFIED/DELETED; 429 with Retry-After is retrie
   assert.ok(Date.now() - t0 >= 900, 'kubectl waited for Retry-After: 1')
 })
 
-test('python3-kubernetes: chunked list, watch from RV with 410 on compacted history, patch_node_status', { skip: !hasPy && 'python3-kubernetes is not installed (apt-get install python3-kubernetes)' }, async () => {
+test('python3-kubernetes: chunked list, watch from RV with 410 on compacted history, patch_node_status', {
+  skip: !hasPy && 'python3-kubernetes is not installed (apt-get install python3-kubernetes)',
+}, async () => {
   const kc = d.kubeconfig({ token: d.flannelToken, name: 'py' })
   const script = `
 import json, os, sys
@@ -119,7 +142,10 @@ print(json.dumps({'pages': pages, 'names': names, 'seen': seen, 'ann': n3.metada
   assert.equal(o.pages, 3)
   assert.deepEqual(o.names, ['n1', 'n2', 'n3', 'n4', 'n5'])
   assert.equal(o.seen[0], 'MODIFIED n3', 'the watch starts after the list RV')
-  assert.ok(o.seen.slice(1).every((s: string) => s.startsWith('BOOKMARK ')), `then only bookmarks: ${o.seen}`)
+  assert.ok(
+    o.seen.slice(1).every((s: string) => s.startsWith('BOOKMARK ')),
+    `then only bookmarks: ${o.seen}`,
+  )
   assert.ok(o.seen.length >= 2, 'a bookmark before the timeout')
   assert.equal(o.ann.x, 'y')
   assert.equal(o.cidr, '10.244.3.0/24')

@@ -19,7 +19,10 @@ import { CONFLIST } from '../../scripts/lib/install/files.ts'
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any }
 const MODELS: Record<string, new (o: any) => { validate(): void }> = { Namespace, ServiceAccount, ConfigMap, ClusterRole, ClusterRoleBinding, DaemonSet }
-const load = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean)
+const load = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS())
+    .filter(Boolean)
 const text = readFileSync(join(root, 'deploy/kube-flannel.yml'), 'utf8')
 const objs = load(text)
 const get = (kind: string) => objs.find((o) => o.kind === kind)!
@@ -57,7 +60,10 @@ function unknownFields(docs: Obj[]): string[] {
 }
 
 test('every object validates against the Kubernetes schemas (kubernetes-models) and has only real fields (python3-kubernetes)', () => {
-  assert.deepEqual(objs.map((o) => o.kind), ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ServiceAccount', 'ConfigMap', 'DaemonSet'])
+  assert.deepEqual(
+    objs.map((o) => o.kind),
+    ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ServiceAccount', 'ConfigMap', 'DaemonSet'],
+  )
   for (const o of objs) assert.doesNotThrow(() => new MODELS[o.kind](o).validate(), `${o.kind} ${o.metadata.name}`)
   assert.deepEqual(unknownFields(objs), [])
 })
@@ -84,11 +90,23 @@ test("kube-flannel's shape: privileged namespace, flannel's RBAC exactly, hostNe
   assert.equal(pod.serviceAccountName, 'flannel')
   const c = pod.containers[0]
   assert.deepEqual(c.securityContext, { privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } })
-  assert.deepEqual(c.env.slice(0, 2).map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']])
+  assert.deepEqual(
+    c.env.slice(0, 2).map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]),
+    [
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+    ],
+  )
   assert.deepEqual([c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ['/healthz', '/readyz'])
-  assert.deepEqual(c.volumeMounts.map((m: any) => m.mountPath), ['/run/flannel', '/etc/kube-flannel/', '/run/xtables.lock'])
+  assert.deepEqual(
+    c.volumeMounts.map((m: any) => m.mountPath),
+    ['/run/flannel', '/etc/kube-flannel/', '/run/xtables.lock'],
+  )
   assert.deepEqual(pod.volumes.find((v: any) => v.name === 'xtables-lock').hostPath, { path: '/run/xtables.lock', type: 'FileOrCreate' })
-  assert.deepEqual(pod.initContainers.map((i: any) => i.name), ['install-cni-plugin', 'install-cni'])
+  assert.deepEqual(
+    pod.initContainers.map((i: any) => i.name),
+    ['install-cni-plugin', 'install-cni'],
+  )
 })
 
 test("weft's own parsers accept what the manifest hands them: flanneld's flags, net-conf.json, cni-conf.json, the init containers' weft-install flags", () => {

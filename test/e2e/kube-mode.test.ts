@@ -23,10 +23,26 @@ let d: KubeDouble
 let kubeconfig: string
 let netConf: string
 const managed = (ip: string) => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null', [`${P}public-ip`]: ip })
-const routes = async (n: LabNode) => (await lab.routesOf(n)).filter((r) => r.gateway && r.dst !== 'default').map((r) => `${r.dst} via ${r.gateway}`).sort()
+const routes = async (n: LabNode) =>
+  (await lab.routesOf(n))
+    .filter((r) => r.gateway && r.dst !== 'default')
+    .map((r) => `${r.dst} via ${r.gateway}`)
+    .sort()
 
 function startKubeFlanneld(n: LabNode, env: Record<string, string>, extra: string[] = []) {
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, dist('flanneld'), '--kube-subnet-mgr', `--kubeconfig-file=${kubeconfig}`, `--net-config-path=${netConf}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--iptables-resync=1', ...extra]
+  const argv = [
+    'env',
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    process.execPath,
+    dist('flanneld'),
+    '--kube-subnet-mgr',
+    `--kubeconfig-file=${kubeconfig}`,
+    `--net-config-path=${netConf}`,
+    `--subnet-file=${n.subnetFile}`,
+    '--ip-masq',
+    '--iptables-resync=1',
+    ...extra,
+  ]
   n.flanneld = lab.spawnIn(n.ns, argv, n.logFile)
   return n.flanneld
 }
@@ -73,7 +89,9 @@ test('3 nodes on the API double: subnet.env, annotations, condition, routes both
   assert.equal(cond.reason, 'FlannelIsUp')
   assert.equal(cond.message, 'Flannel is running on this node')
 
-  await waitFor('routes both ways', async () => (await routes(n1)).length === 2 && (await routes(n3)).length === 2, 20000).catch((e) => Promise.reject(new Error(`${e.message}\n--- node1 log ---\n${lab.logOf(n1)}`)))
+  await waitFor('routes both ways', async () => (await routes(n1)).length === 2 && (await routes(n3)).length === 2, 20000).catch((e) =>
+    Promise.reject(new Error(`${e.message}\n--- node1 log ---\n${lab.logOf(n1)}`)),
+  )
   assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.112', '10.244.3.0/24 via 192.168.77.113'])
   assert.deepEqual(await routes(n2), ['10.244.1.0/24 via 192.168.77.11', '10.244.3.0/24 via 192.168.77.113'])
   assert.deepEqual(await routes(n3), ['10.244.1.0/24 via 192.168.77.11', '10.244.2.0/24 via 192.168.77.112'])
@@ -95,10 +113,19 @@ test('a Node added then deleted gets, then loses, its route; hostile Nodes never
   await d.node('evil-out', '10.9.0.0/24', { metadata: { annotations: managed('192.168.77.51') } })
   await d.node('evil-shell', '10.244.52.0/24', { metadata: { annotations: managed('192.168.77.52$(touch /tmp/weft-pwned);') } })
   await d.node('evil-bare', '10.244.53.0/24', { metadata: { annotations: { [`${P}kube-subnet-manager`]: 'true' } } })
-  await waitFor('a warning for each hostile Node', () => {
-    const log = lab.logOf(n1)
-    return log.includes('node/evil-all/subnets/0.0.0.0-0: subnet 0.0.0.0/0 would cover every address') && log.includes('outside the network') && log.includes('is not a plain IPv4 address') && log.includes('node/evil-bare/subnets/10.244.53.0-24: PublicIP null')
-  }, 15000)
+  await waitFor(
+    'a warning for each hostile Node',
+    () => {
+      const log = lab.logOf(n1)
+      return (
+        log.includes('node/evil-all/subnets/0.0.0.0-0: subnet 0.0.0.0/0 would cover every address') &&
+        log.includes('outside the network') &&
+        log.includes('is not a plain IPv4 address') &&
+        log.includes('node/evil-bare/subnets/10.244.53.0-24: PublicIP null')
+      )
+    },
+    15000,
+  )
   assert.deepEqual(await routes(n1), ['10.244.2.0/24 via 192.168.77.112', '10.244.3.0/24 via 192.168.77.113'])
   assert.equal(existsSync('/tmp/weft-pwned'), false)
   for (const n of ['evil-all', 'evil-out', 'evil-shell', 'evil-bare']) await d.call('deleteNode', n)
@@ -114,10 +141,14 @@ test('every watch reset while history is compacted: relist, a Node deleted meanw
   await d.node('node6', '10.244.6.0/24', { metadata: { annotations: managed('192.168.77.16') } })
   await d.call('compact')
   await d.call('hold', false)
-  await waitFor('node5 gone and node6 routed after a relist', async () => {
-    const r = await routes(n1)
-    return !r.some((x) => x.startsWith('10.244.5.')) && r.includes('10.244.6.0/24 via 192.168.77.16')
-  }, 20000)
+  await waitFor(
+    'node5 gone and node6 routed after a relist',
+    async () => {
+      const r = await routes(n1)
+      return !r.some((x) => x.startsWith('10.244.5.')) && r.includes('10.244.6.0/24 via 192.168.77.16')
+    },
+    20000,
+  )
   assert.match(lab.logOf(n1), /too old \(410 Gone, history compacted\); listing again/)
   await d.call('deleteNode', 'node6')
 
@@ -133,14 +164,34 @@ test('every watch reset while history is compacted: relist, a Node deleted meanw
 test('bad credentials: wrong token (401), missing RBAC (403), another CA: one line, exit 1, nothing written', async () => {
   const n1 = lab.nodes[0]
   const file = join(n1.dir, 'never.env')
-  const run = (kc: string) => spawnSync('ip', ['netns', 'exec', n1.ns, 'env', 'NODE_NAME=node1', process.execPath, dist('flanneld'), '--kube-subnet-mgr', `--kubeconfig-file=${kc}`, `--net-config-path=${netConf}`, `--subnet-file=${file}`], { encoding: 'utf8', timeout: 60000 })
+  const run = (kc: string) =>
+    spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        n1.ns,
+        'env',
+        'NODE_NAME=node1',
+        process.execPath,
+        dist('flanneld'),
+        '--kube-subnet-mgr',
+        `--kubeconfig-file=${kc}`,
+        `--net-config-path=${netConf}`,
+        `--subnet-file=${file}`,
+      ],
+      { encoding: 'utf8', timeout: 60000 },
+    )
   const wrong = run(d.kubeconfig({ token: 'not-the-token' }))
   assert.equal(wrong.status, 1, wrong.stderr)
   assert.match(wrong.stderr, /error: the API server refused our credentials \(401 Unauthorized\) for GET \/api\/v1\/nodes\/node1/)
   const nobody = makeLeaf(d.ca, 'nobody', { user: 'system:serviceaccount:default:nobody' })
   const denied = run(d.kubeconfig({ cert: nobody }))
   assert.equal(denied.status, 1, denied.stderr)
-  assert.match(denied.stderr, /nodes "node1" is forbidden: User "system:serviceaccount:default:nobody" cannot get resource "nodes" .*needs the rule apiGroups: \[""\], resources: \["nodes"\], verbs: \["get"\]/)
+  assert.match(
+    denied.stderr,
+    /nodes "node1" is forbidden: User "system:serviceaccount:default:nobody" cannot get resource "nodes" .*needs the rule apiGroups: \[""\], resources: \["nodes"\], verbs: \["get"\]/,
+  )
   const other = makeCa(scope.tmp('other'), 'other-ca')
   const kc = d.kubeconfig({ token: d.flannelToken, name: 'otherca' }).replace(/$/, '')
   writeFileSync(kc, readFileSync(kc, 'utf8').replace(/certificate-authority: .*/, `certificate-authority: ${other.certFile}`))
@@ -163,8 +214,18 @@ test('in-cluster credentials (service host/port, token and CA files): the subnet
   writeFileSync(join(sa, 'token'), d.flannelToken + '\n')
   writeFileSync(join(sa, 'ca.crt'), d.ca.cert)
   const file = join(sa, 'subnet.env')
-  const env = { PATH: process.env.PATH, KUBERNETES_SERVICE_HOST: '192.168.77.1', KUBERNETES_SERVICE_PORT: new URL(d.url).port, WEFT_KUBE_SERVICEACCOUNT_DIR: sa, NODE_NAME: 'node1' }
-  const r = inNs(n1.ns, [process.execPath, dist('weft-subnet'), '--kube-subnet-mgr', `--net-config-path=${netConf}`, '--public-ip=192.168.77.11', '--mtu=1500', `--subnet-file=${file}`, '--once'], { env })
+  const env = {
+    PATH: process.env.PATH,
+    KUBERNETES_SERVICE_HOST: '192.168.77.1',
+    KUBERNETES_SERVICE_PORT: new URL(d.url).port,
+    WEFT_KUBE_SERVICEACCOUNT_DIR: sa,
+    NODE_NAME: 'node1',
+  }
+  const r = inNs(
+    n1.ns,
+    [process.execPath, dist('weft-subnet'), '--kube-subnet-mgr', `--net-config-path=${netConf}`, '--public-ip=192.168.77.11', '--mtu=1500', `--subnet-file=${file}`, '--once'],
+    { env },
+  )
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stderr, /credentials from in-cluster/)
   assert.equal(readFileSync(file, 'utf8'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n')

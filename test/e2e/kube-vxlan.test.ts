@@ -21,12 +21,23 @@ let kubeconfig: string
 let netConf: string
 
 function start(n: LabNode) {
-  const argv = ['env', `NODE_NAME=${n.name}`, process.execPath, dist('flanneld'), '--kube-subnet-mgr', `--kubeconfig-file=${kubeconfig}`, `--net-config-path=${netConf}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--iptables-resync=1']
+  const argv = [
+    'env',
+    `NODE_NAME=${n.name}`,
+    process.execPath,
+    dist('flanneld'),
+    '--kube-subnet-mgr',
+    `--kubeconfig-file=${kubeconfig}`,
+    `--net-config-path=${netConf}`,
+    `--subnet-file=${n.subnetFile}`,
+    '--ip-masq',
+    '--iptables-resync=1',
+  ]
   n.flanneld = lab.spawnIn(n.ns, argv, n.logFile)
 }
 const macOf = (n: LabNode) => JSON.parse(inNs(n.ns, ['ip', '-j', 'link', 'show', 'flannel.1']).stdout || '[{}]')[0].address as string | undefined
 
-test('vxlan on the API double: backend-data is flannel.1\'s VNI and MAC, pods ping across', async () => {
+test("vxlan on the API double: backend-data is flannel.1's VNI and MAC, pods ping across", async () => {
   await lab.up()
   d = await startKubeDouble(scope, { netns: lab.sw, host: '192.168.77.1' })
   netConf = join(d.dir, 'net-conf.json')
@@ -50,7 +61,7 @@ test('vxlan on the API double: backend-data is flannel.1\'s VNI and MAC, pods pi
   assert.ok(await lab.ping(p2.ns, p1.ip))
 })
 
-test('vxlan restart: flannel.1 deleted while flanneld was down comes back with the annotation\'s MAC', async () => {
+test("vxlan restart: flannel.1 deleted while flanneld was down comes back with the annotation's MAC", async () => {
   const [n1, n2] = lab.nodes
   const mac = macOf(n1)!
   await lab.stopFlanneld(n1)

@@ -8,7 +8,10 @@ import { Scope, sh, dist } from '../helpers/scope.ts'
 
 const scope = new Scope()
 after(() => scope.close())
-const netnsOf = (id: string) => sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`wl-${id}-`))
+const netnsOf = (id: string) =>
+  sh(['ip', 'netns', 'list'])
+    .stdout.split('\n')
+    .filter((l) => l.startsWith(`wl-${id}-`))
 const idOf = (out: string) => /weft lab ([a-z0-9]+):/.exec(out)?.[1] ?? ''
 
 test('weft-lab runs a cluster, prints the table and every check, and removes everything', () => {

@@ -10,14 +10,19 @@ import { Scope, sh, must, dist, waitFor } from '../helpers/scope.ts'
 const scope = new Scope()
 after(() => scope.close())
 
-test('--destroy kills the lab namespace\'s process, never a reused pid outside the lab', async () => {
+test("--destroy kills the lab namespace's process, never a reused pid outside the lab", async () => {
   const id = `rv${randomBytes(4).toString('hex')}`
   const dir = `/tmp/weft-lab-${id}`
   const ns = `wl-${id}-n1`
   mkdirSync(dir)
   must(['ip', 'netns', 'add', ns])
   scope.onClose(() => {
-    if (sh(['ip', 'netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns)) sh(['ip', 'netns', 'del', ns])
+    if (
+      sh(['ip', 'netns', 'list'])
+        .stdout.split('\n')
+        .some((l) => l.split(' ')[0] === ns)
+    )
+      sh(['ip', 'netns', 'del', ns])
     rmSync(dir, { recursive: true, force: true })
   })
   // An innocent process of the host (no network use), standing in for whatever got a reused pid.
@@ -31,6 +36,12 @@ test('--destroy kills the lab namespace\'s process, never a reused pid outside t
   await waitFor('the lab process to end', () => inLab.exitCode !== null || inLab.signalCode !== null)
   assert.equal(bystander.exitCode, null, 'the bystander was not signalled')
   assert.equal(bystander.signalCode, null, 'the bystander was not signalled')
-  assert.equal(sh(['ip', 'netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns), false, 'lab namespace removed')
+  assert.equal(
+    sh(['ip', 'netns', 'list'])
+      .stdout.split('\n')
+      .some((l) => l.split(' ')[0] === ns),
+    false,
+    'lab namespace removed',
+  )
   assert.equal(existsSync(dir), false, 'lab directory removed')
 })

@@ -23,7 +23,10 @@ after(async () => {
 test('subnet.env holds both families; the lease key and value are dual stack', async () => {
   const [n] = lab.nodes
   const env = readFileSync(n.subnetFile, 'utf8')
-  assert.match(env, /^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_IPV6_NETWORK=fd44::\/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:[0-9a-f]+::1\/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n$/)
+  assert.match(
+    env,
+    /^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_IPV6_NETWORK=fd44::\/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:[0-9a-f]+::1\/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n$/,
+  )
   const v4 = lab.subnetOf(n).replace(/\.1\//, '.0-').replace('/', '-')
   const v6 = lab.subnet6Of(n)!.replace('/', '-')
   const got = (await lab.etcdctl(['get', `/coreos.com/network/subnets/${v4}&${v6}`, '--print-value-only'])).stdout.trim()
@@ -40,12 +43,12 @@ test('pods get an address of each family; pods reach each other over IPv6 across
   await lab.until('ping -6 from pod b to pod a', () => lab.ping(b.ns, a.ip6!), 5000)
 })
 
-test('IPv6: the source is kept between nodes and masqueraded to the node\'s IPv6 address outside', async () => {
+test("IPv6: the source is kept between nodes and masqueraded to the node's IPv6 address outside", async () => {
   const [a, b] = lab.pods
   assert.deepEqual(await lab.sourcesSeen(a, b, 6), { byPod: a.ip6, outside: a.node.ip6 })
 })
 
-test('ip6tables holds FLANNEL-POSTRTG for the node\'s IPv6 subnet', async () => {
+test("ip6tables holds FLANNEL-POSTRTG for the node's IPv6 subnet", async () => {
   const n = lab.nodes[0]
   const s = (await run(['ip', 'netns', 'exec', n.ns, 'ip6tables', '-t', 'nat', '-S', 'FLANNEL-POSTRTG'])).stdout
   assert.match(s, new RegExp(`-A FLANNEL-POSTRTG -s ${lab.subnet6Of(n)!.replace(/[.:/]/g, (c) => `\\${c}`)} -d fd44::/56 -m comment --comment "flanneld masq" -j RETURN`))
@@ -55,7 +58,18 @@ test('ip6tables holds FLANNEL-POSTRTG for the node\'s IPv6 subnet', async () => 
 test('flanneld --dry-run in dual stack: the IPv6 lease, subnet.env keys and peer routes are planned, nothing changed', async () => {
   const n = await lab.addNode()
   const before = (await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout
-  const r = await run(['ip', 'netns', 'exec', n.ns, process.execPath, join(root, 'dist', 'flanneld'), `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--dry-run'])
+  const r = await run([
+    'ip',
+    'netns',
+    'exec',
+    n.ns,
+    process.execPath,
+    join(root, 'dist', 'flanneld'),
+    `--etcd-endpoints=${lab.endpoint}`,
+    `--subnet-file=${n.subnetFile}`,
+    '--ip-masq',
+    '--dry-run',
+  ])
   assert.match(r.stdout, /version\("\/coreos\.com\/network\/subnets\/10\.244\.\d+\.0-24&fd44:0:0:[0-9a-f]+::-64"\) = "0"/)
   assert.match(r.stdout, /\\"PublicIPv6\\":\\"fd77::13\\"/)
   assert.match(r.stdout, /\nFLANNEL_IPV6_NETWORK=fd44::\/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:[0-9a-f]+::1\/64\n/)

@@ -7,7 +7,10 @@ import { Scope, sh, dist } from '../helpers/scope.ts'
 
 const scope = new Scope()
 after(() => scope.close())
-const netnsOf = (id: string) => sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`wl-${id}-`))
+const netnsOf = (id: string) =>
+  sh(['ip', 'netns', 'list'])
+    .stdout.split('\n')
+    .filter((l) => l.startsWith(`wl-${id}-`))
 const idOf = (out: string) => /weft lab ([a-z0-9]+):/.exec(out)?.[1] ?? ''
 
 test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, everything is removed', () => {

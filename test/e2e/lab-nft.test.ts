@@ -28,11 +28,22 @@ test('EnableNFTables: the node holds table ip flannel-ipv4 and no FLANNEL-POSTRT
   assert.doesNotMatch(chains, /FLANNEL-POSTRTG/)
 })
 
-test('flanneld --dry-run prints every part\'s plan and changes nothing (no lease, file, rule or route)', async () => {
+test("flanneld --dry-run prints every part's plan and changes nothing (no lease, file, rule or route)", async () => {
   const n = await lab.addNode()
   const leasesBefore = (await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout
   const routesBefore = (await run(['ip', '-n', n.ns, 'route', 'show'])).stdout
-  const r = await run(['ip', 'netns', 'exec', n.ns, process.execPath, join(root, 'dist', 'flanneld'), `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--ip-masq', '--dry-run'])
+  const r = await run([
+    'ip',
+    'netns',
+    'exec',
+    n.ns,
+    process.execPath,
+    join(root, 'dist', 'flanneld'),
+    `--etcd-endpoints=${lab.endpoint}`,
+    `--subnet-file=${n.subnetFile}`,
+    '--ip-masq',
+    '--dry-run',
+  ])
   assert.match(r.stdout, /^# weft-subnet --dry-run\n/)
   assert.match(r.stdout, /etcdctl txn <<'EOF'\n/)
   assert.match(r.stdout, new RegExp(`cat > ${n.subnetFile} <<'EOF'\nFLANNEL_NETWORK=10\\.244\\.0\\.0/16\nFLANNEL_SUBNET=10\\.244\\.\\d+\\.1/24\n`))

@@ -42,7 +42,10 @@ test('vxlan IPv6: flannel-v6.1 is VNI 1, port 8472, nolearning, sends from the n
   assert.equal(l.mtu, 1430)
   assert.ok(l.flags.includes('UP'))
   const addrs = (await inNs<any[]>(n, ['ip', '-6', '-j', 'addr', 'show', 'dev', DEV6]))[0].addr_info.filter((a: any) => a.scope === 'global')
-  assert.deepEqual(addrs.map((a: any) => `${a.local}/${a.prefixlen}`), [`${net6(n).split('/')[0]}/128`])
+  assert.deepEqual(
+    addrs.map((a: any) => `${a.local}/${a.prefixlen}`),
+    [`${net6(n).split('/')[0]}/128`],
+  )
   assert.equal((await link(n, 'flannel.1')).mtu, 1450, 'IPv4 keeps MTU-50')
 })
 

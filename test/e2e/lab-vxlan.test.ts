@@ -44,9 +44,15 @@ test('vxlan: flannel.1 is VNI 1, port 8472, nolearning, MTU 1450 over a 1500 und
     assert.equal(eth.mtu, 1500)
     assert.equal(l.mtu, 1450)
     assert.equal(l.linkinfo.info_kind, 'vxlan')
-    assert.deepEqual([l.linkinfo.info_data.id, l.linkinfo.info_data.port, l.linkinfo.info_data.learning, l.linkinfo.info_data.local, l.linkinfo.info_data.link], [1, 8472, false, n.ip, 'eth0'])
+    assert.deepEqual(
+      [l.linkinfo.info_data.id, l.linkinfo.info_data.port, l.linkinfo.info_data.learning, l.linkinfo.info_data.local, l.linkinfo.info_data.link],
+      [1, 8472, false, n.ip, 'eth0'],
+    )
     assert.ok(l.flags.includes('UP'))
-    assert.deepEqual(l.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), [net(n).replace('/24', '/32')])
+    assert.deepEqual(
+      l.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+      [net(n).replace('/24', '/32')],
+    )
     assert.match(readFileSync(n.subnetFile, 'utf8'), /^FLANNEL_MTU=1450$/m)
     // flannel's accept_ra=0 on the overlay device (a sysctl of the node's own namespace)
     assert.equal((await run(['ip', 'netns', 'exec', n.ns, 'cat', '/proc/sys/net/ipv6/conf/flannel.1/accept_ra'])).stdout.trim(), '0')
@@ -71,7 +77,10 @@ test('vxlan: every node holds neigh, fdb and onlink route for each peer', async 
 })
 
 test('vxlan: flanneld --ip-blackhole-route -> blackhole <own subnet> metric 10000 on that node only; its pod addresses are not routed out', async () => {
-  const blackholes = async (n: LabNode) => (JSON.parse((await run(['ip', '-n', n.ns, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole'])).stdout) as { dst: string; metric?: number }[]).map((r) => `${r.dst} metric ${r.metric ?? 0}`)
+  const blackholes = async (n: LabNode) =>
+    (JSON.parse((await run(['ip', '-n', n.ns, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole'])).stdout) as { dst: string; metric?: number }[]).map(
+      (r) => `${r.dst} metric ${r.metric ?? 0}`,
+    )
   const [a, , c] = lab.nodes
   await lab.until("the third node's blackhole route", async () => (await blackholes(c)).length > 0, 15000)
   assert.deepEqual(await blackholes(c), [`${net(c)} metric 10000`])
@@ -135,7 +144,7 @@ test('vxlan: flannel.1 deleted by hand is made again by the running writer with 
   await run(['ip', '-n', a.ns, 'link', 'del', 'flannel.1'])
   await lab.until('flannel.1 back on the first node', async () => (await run(['ip', '-n', a.ns, 'link', 'show', 'flannel.1'], { nothrow: true })).code === 0, 10000)
   await lab.until('its address back', async () => JSON.stringify(await addr()) === JSON.stringify(before), 5000)
-  assert.equal(await macOf(a), mac, 'same MAC: the lease and the peers\' fdb entries stay right')
+  assert.equal(await macOf(a), mac, "same MAC: the lease and the peers' fdb entries stay right")
   assert.match(lab.logOf(a), /flannel\.1 has been deleted: creating it again \(MAC /)
   assert.equal((await run(['ip', 'netns', 'exec', a.ns, 'cat', '/proc/sys/net/ipv6/conf/flannel.1/accept_ra'])).stdout.trim(), '0')
   const want = [await macOf(b), b.ip, `${net(b).split('/')[0]} onlink`]
@@ -155,7 +164,27 @@ test('vxlan: an incompatible flannel.1 (port 4789) is deleted and recreated; pee
   const n = lab.nodes[1]
   await lab.stopFlanneld(n)
   await run(['ip', '-n', n.ns, 'link', 'del', 'flannel.1'])
-  await run(['ip', '-n', n.ns, 'link', 'add', 'flannel.1', 'address', '0a:00:00:00:04:04', 'type', 'vxlan', 'id', '1', 'local', n.ip, 'dev', 'eth0', 'dstport', '4789', 'nolearning'])
+  await run([
+    'ip',
+    '-n',
+    n.ns,
+    'link',
+    'add',
+    'flannel.1',
+    'address',
+    '0a:00:00:00:04:04',
+    'type',
+    'vxlan',
+    'id',
+    '1',
+    'local',
+    n.ip,
+    'dev',
+    'eth0',
+    'dstport',
+    '4789',
+    'nolearning',
+  ])
   const log = await restart(n)
   assert.match(log, /flannel\.1 exists but port 4789 instead of 8472: deleting and recreating it/)
   const [l] = await inNs<any[]>(n, ['ip', '-d', '-j', 'link', 'show', 'flannel.1'])
@@ -163,14 +192,30 @@ test('vxlan: an incompatible flannel.1 (port 4789) is deleted and recreated; pee
   const mac = l.address
   assert.notEqual(mac, '0a:00:00:00:04:04')
   const other = lab.nodes[0]
-  await lab.until(`${other.name} follows ${n.name}'s new MAC`, async () => JSON.stringify(await entries(other, net(n))) === JSON.stringify([mac, n.ip, `${net(n).split('/')[0]} onlink`]), 10000)
+  await lab.until(
+    `${other.name} follows ${n.name}'s new MAC`,
+    async () => JSON.stringify(await entries(other, net(n))) === JSON.stringify([mac, n.ip, `${net(n).split('/')[0]} onlink`]),
+    10000,
+  )
   const fdb = await inNs<{ mac: string }[]>(other, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])
   assert.ok(!fdb.some((e) => e.mac === '0a:00:00:00:04:04'))
 })
 
 test('vxlan: weft-subnet --vxlan-device --dry-run prints the plan: no link add for a compatible device, the address batch', async () => {
   const n = lab.nodes[0]
-  const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-subnet'), `--etcd-endpoints=${lab.endpoint}`, `--public-ip=${n.ip}`, '--iface=eth0', '--vxlan-device', '--dry-run', `--subnet-file=${n.subnetFile}`])
+  const r = await run([
+    'ip',
+    'netns',
+    'exec',
+    n.ns,
+    join(root, 'dist', 'weft-subnet'),
+    `--etcd-endpoints=${lab.endpoint}`,
+    `--public-ip=${n.ip}`,
+    '--iface=eth0',
+    '--vxlan-device',
+    '--dry-run',
+    `--subnet-file=${n.subnetFile}`,
+  ])
   assert.doesNotMatch(r.stdout, /ip link add/)
   assert.match(r.stdout, new RegExp(`ip -batch - <<'EOF'\nlink set flannel\.1 up\nEOF\n`))
   assert.match(r.stdout, /FLANNEL_MTU=1450/)
@@ -191,7 +236,18 @@ test("vxlan: a peer's lease deleted -> its neigh, fdb and route are gone from th
 
 test('vxlan: weft-routes --dry-run on a node in line prints no batch', async () => {
   const n = lab.nodes[0]
-  const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-routes'), '--iface', 'eth0', `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--dry-run'])
+  const r = await run([
+    'ip',
+    'netns',
+    'exec',
+    n.ns,
+    join(root, 'dist', 'weft-routes'),
+    '--iface',
+    'eth0',
+    `--etcd-endpoints=${lab.endpoint}`,
+    `--subnet-file=${n.subnetFile}`,
+    '--dry-run',
+  ])
   assert.equal(r.stdout, '')
   assert.match(r.stderr, /would apply 0 peers added, 0 changed, 0 removed/)
 })
@@ -201,9 +257,23 @@ test('vxlan without DirectRouting never touches routes on the external interface
   const route = ['10.244.250.0/24', 'via', lab.nodes[1].ip, 'dev', 'eth0']
   await run(['ip', '-n', n.ns, 'route', 'add', ...route])
   try {
-    const r = await run(['ip', 'netns', 'exec', n.ns, join(root, 'dist', 'weft-routes'), '--iface', 'eth0', `--etcd-endpoints=${lab.endpoint}`, `--subnet-file=${n.subnetFile}`, '--once'])
+    const r = await run([
+      'ip',
+      'netns',
+      'exec',
+      n.ns,
+      join(root, 'dist', 'weft-routes'),
+      '--iface',
+      'eth0',
+      `--etcd-endpoints=${lab.endpoint}`,
+      `--subnet-file=${n.subnetFile}`,
+      '--once',
+    ])
     assert.doesNotMatch(r.stderr, /routes: .*removed/)
-    assert.ok((await lab.routesOf(n)).some((x) => x.dst === '10.244.250.0/24' && x.dev === 'eth0'), 'the hand-made route is still there')
+    assert.ok(
+      (await lab.routesOf(n)).some((x) => x.dst === '10.244.250.0/24' && x.dev === 'eth0'),
+      'the hand-made route is still there',
+    )
   } finally {
     await run(['ip', '-n', n.ns, 'route', 'del', ...route], { nothrow: true })
   }

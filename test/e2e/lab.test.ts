@@ -25,10 +25,14 @@ async function allRoutesIn(): Promise<void> {
   for (const n of lab.nodes) {
     if (!n.flanneld || n.flanneld.exitCode !== null) continue
     const want = lab.nodes.filter((m) => m !== n).map(leaseOf)
-    await lab.until(`${n.name}'s routes`, async () => {
-      const have = await peerRoutes(n)
-      return want.every((w) => have.has(w))
-    }, ROUTE_WAIT)
+    await lab.until(
+      `${n.name}'s routes`,
+      async () => {
+        const have = await peerRoutes(n)
+        return want.every((w) => have.has(w))
+      },
+      ROUTE_WAIT,
+    )
   }
 }
 
@@ -55,7 +59,10 @@ test('every node routes every other node subnet via that node public IP', async 
 
 test('cross-node pod-to-pod both ways keeps the pod source address', async () => {
   const [a, b] = [lab.pods[0], lab.pods[1]]
-  for (const [from, to] of [[a, b], [b, a]]) {
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ]) {
     const srv = lab.startWhoAmI(to.ns, to.ip)
     await untilPrinted(srv, 'up')
     assert.equal(await lab.sourceSeen(from.ns, to.ip), from.ip)
@@ -118,10 +125,14 @@ test('flanneld restarts a part that dies, with a logged backoff', async () => {
   const before = child('weft-routes')
   assert.ok(before, 'weft-routes runs under flanneld')
   process.kill(before, 'SIGKILL')
-  await lab.until('weft-routes to be restarted', () => {
-    const now = child('weft-routes')
-    return !!now && now !== before
-  }, 15000)
+  await lab.until(
+    'weft-routes to be restarted',
+    () => {
+      const now = child('weft-routes')
+      return !!now && now !== before
+    },
+    15000,
+  )
   assert.match(lab.logOf(n), /weft-routes died \(SIGKILL\); restarting in 1s/)
   // and the restarted syncer does its job: a route deleted by hand comes back
   const victim = leaseOf(lab.nodes[1])

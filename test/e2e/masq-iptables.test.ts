@@ -48,7 +48,11 @@ for (const flavour of ['nft', 'legacy'] as const) {
       // Back at the next resync (1 s here). The deadline is a few periods, not one: on a loaded
       // 2-core machine a wall-clock bound of one period fails for reasons that are not ours (the
       // repair latency is a benchmark's business, not a test's).
-      await waitFor('rules back', () => chainS(ns, flavour, 'nat', 'FLANNEL-POSTRTG').join('\n') === withoutJump(GOLDEN_MASQ).join('\n') && chainS(ns, flavour, 'filter', 'FORWARD').includes(GOLDEN_FWD[0]), 8000)
+      await waitFor(
+        'rules back',
+        () => chainS(ns, flavour, 'nat', 'FLANNEL-POSTRTG').join('\n') === withoutJump(GOLDEN_MASQ).join('\n') && chainS(ns, flavour, 'filter', 'FORWARD').includes(GOLDEN_FWD[0]),
+        8000,
+      )
       assert.match(log, /missing: -A FLANNEL-POSTRTG -s 10\.244\.0\.0\/16 -d 10\.244\.1\.0\/24 -m comment --comment "flanneld masq" -j RETURN/)
       assert.match(log, /missing: -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD/)
       // a foreign rule slipped into our chain is noticed too (flannel's -C checks cannot see it)
@@ -93,19 +97,26 @@ test('--ip-masq=false installs only FLANNEL-FWD and removes an old FLANNEL-POSTR
 test('--ip-masq-fully-random-disable drops --random-fully', () => {
   const ns = scope.ns('mi')
   ok(masq(ns, [...NET, '--once', '--ip-masq-fully-random-disable']))
-  assert.deepEqual(chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG'), withoutJump(GOLDEN_MASQ).map((l) => l.replace(' --random-fully', '')))
+  assert.deepEqual(
+    chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG'),
+    withoutJump(GOLDEN_MASQ).map((l) => l.replace(' --random-fully', '')),
+  )
 })
 
 test('IPv6 from subnet.env: ip6tables gets the same chains with ff00::/8', () => {
   const ns = scope.ns('mi')
   const dir = scope.tmp('masq')
-  const env = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:42::/56\nFLANNEL_IPV6_SUBNET=fd00:42:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n'
+  const env =
+    'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:42::/56\nFLANNEL_IPV6_SUBNET=fd00:42:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n'
   must(['sh', '-c', `cat > ${dir}/subnet.env`], { input: env })
   ok(masq(ns, ['--subnet-file', `${dir}/subnet.env`, '--once']))
   assert.deepEqual(chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG'), withoutJump(GOLDEN_MASQ))
   const v6 = chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG', true)
   assert.ok(v6.includes('-A FLANNEL-POSTRTG -s fd00:42::/56 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully'), v6.join('\n'))
-  assert.deepEqual(chainS(ns, 'nft', 'filter', 'FLANNEL-FWD', true).slice(1), ['-A FLANNEL-FWD -s fd00:42::/56 -m comment --comment "flanneld forward" -j ACCEPT', '-A FLANNEL-FWD -d fd00:42::/56 -m comment --comment "flanneld forward" -j ACCEPT'])
+  assert.deepEqual(chainS(ns, 'nft', 'filter', 'FLANNEL-FWD', true).slice(1), [
+    '-A FLANNEL-FWD -s fd00:42::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+    '-A FLANNEL-FWD -d fd00:42::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+  ])
   // dropping IPv6 from the config removes its chains
   ok(masq(ns, [...NET, '--once']))
   assert.deepEqual(chainS(ns, 'nft', 'nat', 'FLANNEL-POSTRTG', true), [])
@@ -141,7 +152,8 @@ test('running alone on subnet.env: a rewritten file (new lease) is picked up at 
   const ns = scope.ns('mi')
   const dir = scope.tmp('masq')
   const f = `${dir}/subnet.env`
-  const write = (sub: string) => must(['sh', '-c', `cat > ${f}.tmp && mv ${f}.tmp ${f}`], { input: `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n` })
+  const write = (sub: string) =>
+    must(['sh', '-c', `cat > ${f}.tmp && mv ${f}.tmp ${f}`], { input: `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n` })
   write('10.244.9.1/24')
   const p = scope.spawn([dist('weft-masq'), '--subnet-file', f, '--iptables-resync', '1'], { netns: ns })
   let log = ''

@@ -10,11 +10,18 @@ import { NET, masq, ok } from './masq-helpers.ts'
 
 const scope = new Scope()
 after(() => scope.close())
-let N = '', P = '', O = '', N2 = '', P2 = ''
+let N = '',
+  P = '',
+  O = '',
+  N2 = '',
+  P2 = ''
 
 function link(a: string, aIf: string, aAddr: string, b: string, bIf: string, bAddr: string): void {
   must(['ip', 'link', 'add', aIf, 'netns', a, 'type', 'veth', 'peer', 'name', bIf, 'netns', b])
-  for (const [ns, ifn, addr] of [[a, aIf, aAddr], [b, bIf, bAddr]]) {
+  for (const [ns, ifn, addr] of [
+    [a, aIf, aAddr],
+    [b, bIf, bAddr],
+  ]) {
     must(['ip', '-n', ns, 'addr', 'add', addr, 'dev', ifn])
     must(['ip', '-n', ns, 'link', 'set', ifn, 'up'])
   }

@@ -18,8 +18,28 @@ before(async () => {
   endpoint = `http://127.0.0.1:${client}`
   // etcd 3.4 names its socket file "localhost:<port>" in its working directory
   sock = join(dir, `localhost:${unixPort}`)
-  scope.spawn(['etcd', '--name', 'weft-parity', '--data-dir', join(dir, 'data'), '--listen-client-urls', `${endpoint},unix://localhost:${unixPort}`, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `weft-parity=http://127.0.0.1:${peer}`, '--log-level', 'error'], { cwd: dir })
+  scope.spawn(
+    [
+      'etcd',
+      '--name',
+      'weft-parity',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      `${endpoint},unix://localhost:${unixPort}`,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `weft-parity=http://127.0.0.1:${peer}`,
+      '--log-level',
+      'error',
+    ],
+    { cwd: dir },
+  )
   await waitFor('etcd to answer', () => sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health']).code === 0, 15000, 100)
 })
 after(() => scope.close())
@@ -42,7 +62,10 @@ async function writeOnce(args: string[]): Promise<{ code: number | null; stdout:
   return { code, stdout, stderr, file }
 }
 
-for (const [what, ep] of [['host:port without a scheme', () => endpoint.replace('http://', '')], ['unix:// socket', () => `unix://${sock}`]] as const) {
+for (const [what, ep] of [
+  ['host:port without a scheme', () => endpoint.replace('http://', '')],
+  ['unix:// socket', () => `unix://${sock}`],
+] as const) {
   test(`--etcd-endpoints as ${what} is accepted (flannel's Go client takes it)`, { timeout: 30000 }, async () => {
     const p = prefix()
     const r = await writeOnce([`--etcd-endpoints=${ep()}`, `--etcd-prefix=${p}`])
@@ -75,10 +98,17 @@ for (const bundle of ['flanneld', 'weft-subnet', 'weft-masq']) {
     // refused, the daemon would otherwise start for real.
     const ns = scope.ns('pt')
     const file = join(scope.tmp(), 'subnet.env')
-    const r = spawnSync('ip', ['netns', 'exec', ns, 'node', dist(bundle), '--ip-masq', 'false', '--iptables-resync=5', `--subnet-file=${file}`, '--etcd-endpoints=http://127.0.0.1:9'], { encoding: 'utf8', timeout: 15000, killSignal: 'SIGKILL' })
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', ns, 'node', dist(bundle), '--ip-masq', 'false', '--iptables-resync=5', `--subnet-file=${file}`, '--etcd-endpoints=http://127.0.0.1:9'],
+      { encoding: 'utf8', timeout: 15000, killSignal: 'SIGKILL' },
+    )
     assert.equal(r.status, 2, r.stderr)
     assert.equal(r.stdout, '')
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
-    assert.match(r.stderr, /unexpected argument "false": no positional arguments are taken \(flannel's Go flag parsing stops at one and silently ignores every flag after it\); a boolean flag takes its value after '=': --ip-masq=false/)
+    assert.match(
+      r.stderr,
+      /unexpected argument "false": no positional arguments are taken \(flannel's Go flag parsing stops at one and silently ignores every flag after it\); a boolean flag takes its value after '=': --ip-masq=false/,
+    )
   })
 }

@@ -27,7 +27,11 @@ function parts(subnetFile: string): Map<number, string> {
   // A part forking a command (zx -> bash) shows its own command line until the exec: not a copy.
   for (const pid of [...out.keys()]) {
     try {
-      const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
+      const ppid = Number(
+        readFileSync(`/proc/${pid}/stat`, 'utf8')
+          .replace(/^.*\) /s, '')
+          .split(' ')[1],
+      )
       if (out.has(ppid)) out.delete(pid)
     } catch {
       out.delete(pid)
@@ -75,7 +79,11 @@ test('kill -9 of flanneld: its parts are gone within 2 s; a restart brings one o
   assert.ok([...after2.keys()].every((pid) => !before.has(pid)))
 
   // An operator starting a second route syncer for this node by hand:
-  const h = spawnSync('ip', ['netns', 'exec', ns, process.execPath, dist('weft-routes'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${file}`], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' })
+  const h = spawnSync('ip', ['netns', 'exec', ns, process.execPath, dist('weft-routes'), '--iface=d0', `--etcd-endpoints=${etcd.endpoint}`, `--subnet-file=${file}`], {
+    encoding: 'utf8',
+    timeout: 20000,
+    killSignal: 'SIGKILL',
+  })
   const r = { code: h.status, stderr: h.stderr }
   const holder = [...after2].find(([, x]) => x === 'weft-routes')![0]
   assert.equal(r.code, 1, r.stderr)
@@ -99,7 +107,9 @@ test('kill -9 of each part: flanneld brings it back, one copy, the stale lock ta
   f.stderr!.on('data', (d) => (log += d))
   let tooMany = ''
   const one = (m: Map<number, string>) => {
-    for (const x of PARTS) if (count(m, x) > 1) tooMany ||= `${count(m, x)} copies of ${x}: ${[...m].map(([pid, n]) => `${n} ${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`).join('; ')}\n${log}`
+    for (const x of PARTS)
+      if (count(m, x) > 1)
+        tooMany ||= `${count(m, x)} copies of ${x}: ${[...m].map(([pid, n]) => `${n} ${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`).join('; ')}\n${log}`
     return PARTS.every((x) => count(m, x) === 1)
   }
   await waitFor('the parts at work', () => /weft-masq rules in place/.test(log) && /weft-routes watching/.test(log) && one(parts(file)), 30000)
@@ -108,10 +118,15 @@ test('kill -9 of each part: flanneld brings it back, one copy, the stale lock ta
     const [pid] = [...parts(file)].find(([, x]) => x === part)!
     process.kill(pid, 'SIGKILL')
     const t0 = Date.now()
-    await waitFor(`${part} back`, () => {
-      const m = parts(file)
-      return one(m) && ![...m.keys()].includes(pid) && m
-    }, 20000, 20)
+    await waitFor(
+      `${part} back`,
+      () => {
+        const m = parts(file)
+        return one(m) && ![...m.keys()].includes(pid) && m
+      },
+      20000,
+      20,
+    )
     times.push(`${part} ${Date.now() - t0} ms`)
   }
   assert.equal(tooMany, '')

@@ -44,11 +44,28 @@ test('SOURCE_DATE_EPOCH sets every mtime (and so changes the bytes): the judge c
 })
 
 test('contents: sorted, root-owned, executables 0755, everything an operator needs', () => {
-  const list = must(['tar', '-tvzf', join(a, name)]).stdout.trim().split('\n')
+  const list = must(['tar', '-tvzf', join(a, name)])
+    .stdout.trim()
+    .split('\n')
   const paths = list.map((l) => l.split(/\s+/).pop()!)
   assert.deepEqual(paths, [...paths].sort(), 'sorted')
   const top = `weft-${version}/`
-  for (const p of ['LICENSE', 'THIRD-PARTY-NOTICES', 'README.md', 'bin/flannel', 'bin/flanneld', 'bin/weft-subnet', 'bin/weft-masq', 'bin/weft-routes', 'bin/weft-install', 'bin/package.json', 'examples/10-flannel.conflist', 'examples/flanneld.service', 'examples/cloud-init.yaml', 'deploy/kube-flannel.yml']) {
+  for (const p of [
+    'LICENSE',
+    'THIRD-PARTY-NOTICES',
+    'README.md',
+    'bin/flannel',
+    'bin/flanneld',
+    'bin/weft-subnet',
+    'bin/weft-masq',
+    'bin/weft-routes',
+    'bin/weft-install',
+    'bin/package.json',
+    'examples/10-flannel.conflist',
+    'examples/flanneld.service',
+    'examples/cloud-init.yaml',
+    'deploy/kube-flannel.yml',
+  ]) {
     assert.ok(paths.includes(top + p), p)
   }
   for (const l of list) {

@@ -27,7 +27,10 @@ const del = (k: string) => assert.equal(etcdctl(etcd.endpoint, ['del', `${P}/sub
 /** "dst via gw" for every gateway route of the node's main table, sorted. */
 function routes(): string[] {
   const j = JSON.parse(must(['ip', '-n', node, '-j', 'route', 'show', 'table', 'main']).stdout) as { dst: string; gateway?: string }[]
-  return j.filter((r) => r.gateway).map((r) => `${r.dst} via ${r.gateway}`).sort()
+  return j
+    .filter((r) => r.gateway)
+    .map((r) => `${r.dst} via ${r.gateway}`)
+    .sort()
 }
 const has = (r: string) => routes().includes(r)
 
@@ -84,13 +87,17 @@ after(async () => {
 
 test('--iface naming no interface, or with # or a quote: a clear message, nothing changed', () => {
   const before = routes()
-  const r = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', 'nosuch0', '--subnet-file', subnetFile, '--once'], { encoding: 'utf8' })
+  const r = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', 'nosuch0', '--subnet-file', subnetFile, '--once'], {
+    encoding: 'utf8',
+  })
   assert.equal(r.status, 1)
   assert.match(r.stderr, /--iface nosuch0: no such interface/)
   assert.deepEqual(routes(), before)
   // Characters ip's batch parser would read as a comment or a quote are refused up front.
   for (const bad of ['eth#0', 'a"b']) {
-    const b = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', bad, '--subnet-file', subnetFile, '--once'], { encoding: 'utf8' })
+    const b = spawnSync('ip', ['netns', 'exec', node, dist('weft-routes'), '--etcd-endpoints', etcd.endpoint, '--iface', bad, '--subnet-file', subnetFile, '--once'], {
+      encoding: 'utf8',
+    })
     assert.equal(b.status, 2, b.stderr)
     assert.match(b.stderr, /does not support # " ' or \\ in interface names/)
   }
@@ -165,7 +172,10 @@ for (const [name, key, value] of bad) {
     const before = routes()
     put(key, value())
     await waitFor('the warning', () => daemon!.log().includes(`ignoring lease ${P}/subnets/${key}: `), 5000, 20)
-    const line = daemon!.log().split('\n').find((l) => l.includes(`ignoring lease ${P}/subnets/${key}: `))!
+    const line = daemon!
+      .log()
+      .split('\n')
+      .find((l) => l.includes(`ignoring lease ${P}/subnets/${key}: `))!
     assert.match(line, /warning: /)
     await holdsFor('no route for the bad lease', () => (assert.deepEqual(routes(), before), true), 300)
     assert.equal(existsSync(pwned()), false)
@@ -228,12 +238,16 @@ test('network config missing at start: --once waits and says so (as flannel), th
     p.stderr!.on('data', (d) => (text += d))
     await waitFor('the wait said', () => /flannel config not found in etcd store \(\/coreos\.com\/network\/config\)\. .*Retrying every second/.test(text), 15000)
     // Over a window with retries every second: still waiting, no route, the message said once.
-    await holdsFor('waiting for the config', () => {
-      assert.equal(p.exitCode, null, text)
-      assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
-      assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
-      return true
-    }, 1500)
+    await holdsFor(
+      'waiting for the config',
+      () => {
+        assert.equal(p.exitCode, null, text)
+        assert.ok(!has('10.244.13.0/24 via 192.168.50.53'), 'no route before the config exists')
+        assert.equal((text.match(/config not found/g) ?? []).length, 1, `said once, not every second:\n${text}`)
+        return true
+      },
+      1500,
+    )
     assert.equal(restore().code, 0)
     const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)))
     assert.equal(code, 0, text)
@@ -245,7 +259,10 @@ test('network config missing at start: --once waits and says so (as flannel), th
 })
 
 test('--ip-blackhole-route: our subnet gets blackhole metric 10000, the bridge route still wins, an unrouted pod address is dropped here, not sent out', async () => {
-  const blackholes = () => (JSON.parse(must(['ip', '-n', node, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']).stdout) as { dst: string; metric?: number }[]).map((r) => `${r.dst} metric ${r.metric ?? 0}`)
+  const blackholes = () =>
+    (JSON.parse(must(['ip', '-n', node, '-j', 'route', 'show', 'table', 'main', 'type', 'blackhole']).stdout) as { dst: string; metric?: number }[]).map(
+      (r) => `${r.dst} metric ${r.metric ?? 0}`,
+    )
   // A default route inside the node namespace: without the blackhole, an address of our subnet
   // that no route covers would leave that way.
   must(['ip', '-n', node, 'route', 'add', 'default', 'via', '192.168.50.100'])

@@ -16,7 +16,24 @@ const f = (n: string) => join(dir, n)
 function cert(name: string, cn: string, ext: string): void {
   must(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/CN=${cn}`, '-out', f(`${name}.csr`)])
   writeFileSync(f(`${name}.ext`), ext)
-  must(['openssl', 'x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`)])
+  must([
+    'openssl',
+    'x509',
+    '-req',
+    '-in',
+    f(`${name}.csr`),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    f(`${name}.crt`),
+    '-extfile',
+    f(`${name}.ext`),
+  ])
 }
 
 before(async () => {
@@ -29,12 +46,30 @@ before(async () => {
   const peer = await freePort()
   endpoint = `https://127.0.0.1:${client}`
   scope.spawn([
-    'etcd', '--name', 'tls', '--data-dir', join(dir, 'data'),
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `tls=http://127.0.0.1:${peer}`,
-    '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--client-cert-auth', '--trusted-ca-file', f('ca.crt'),
-    '--log-level', 'error',
+    'etcd',
+    '--name',
+    'tls',
+    '--data-dir',
+    join(dir, 'data'),
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-cluster',
+    `tls=http://127.0.0.1:${peer}`,
+    '--cert-file',
+    f('server.crt'),
+    '--key-file',
+    f('server.key'),
+    '--client-cert-auth',
+    '--trusted-ca-file',
+    f('ca.crt'),
+    '--log-level',
+    'error',
   ])
   const ctl = ['etcdctl', '--endpoints', endpoint, '--cacert', f('ca.crt'), '--cert', f('client.crt'), '--key', f('client.key')]
   await waitFor('etcd over TLS', () => sh([...ctl, 'endpoint', 'health']).code === 0, 15000, 100)
@@ -73,7 +108,19 @@ test('without the CA the server certificate is not trusted', async () => {
 
 test('the writer with --etcd-cafile/--etcd-certfile/--etcd-keyfile', () => {
   const file = join(dir, 'subnet.env')
-  const r = sh(['node', dist('weft-subnet'), `--etcd-endpoints=${endpoint}`, '--etcd-prefix=/tls/network', `--etcd-cafile=${f('ca.crt')}`, `--etcd-certfile=${f('client.crt')}`, `--etcd-keyfile=${f('client.key')}`, '--public-ip=192.168.70.1', '--mtu=1500', `--subnet-file=${file}`, '--once'])
+  const r = sh([
+    'node',
+    dist('weft-subnet'),
+    `--etcd-endpoints=${endpoint}`,
+    '--etcd-prefix=/tls/network',
+    `--etcd-cafile=${f('ca.crt')}`,
+    `--etcd-certfile=${f('client.crt')}`,
+    `--etcd-keyfile=${f('client.key')}`,
+    '--public-ip=192.168.70.1',
+    '--mtu=1500',
+    `--subnet-file=${file}`,
+    '--once',
+  ])
   assert.equal(r.code, 0, r.stderr)
   assert.match(readFileSync(file, 'utf8'), /^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n$/)
 })

@@ -36,7 +36,10 @@ test('list: every key under the prefix and nothing beside it, with the header re
   await c.put('/l/sub0', 'not under')
   await c.put('/l/su', 'not under')
   const { kvs, revision } = await c.list('/l/sub/')
-  assert.deepEqual(kvs.map((k) => k.key), ['/l/sub/0', '/l/sub/1', '/l/sub/2', '/l/sub/3', '/l/sub/4'])
+  assert.deepEqual(
+    kvs.map((k) => k.key),
+    ['/l/sub/0', '/l/sub/1', '/l/sub/2', '/l/sub/3', '/l/sub/4'],
+  )
   assert.ok(revision >= kvs[4].modRevision)
 })
 
@@ -75,19 +78,27 @@ test('watch: PUT and DELETE events from a revision, resolved on abort', async ()
   await c.put('/wx', 'outside')
   const seen: WatchEvent[] = []
   const ac = new AbortController()
-  const p = c.watch('/w/', start, (ev) => {
-    seen.push(ev)
-    // The history is delivered: now a put while the watch runs (a live event).
-    if (seen.length === 3) void c.put('/w/c', '3')
-    if (seen.length === 4) ac.abort()
-  }, ac.signal)
+  const p = c.watch(
+    '/w/',
+    start,
+    (ev) => {
+      seen.push(ev)
+      // The history is delivered: now a put while the watch runs (a live event).
+      if (seen.length === 3) void c.put('/w/c', '3')
+      if (seen.length === 4) ac.abort()
+    },
+    ac.signal,
+  )
   await p
-  assert.deepEqual(seen.map((e) => [e.type, e.kv.key, e.kv.value]), [
-    ['PUT', '/w/a', '1'],
-    ['PUT', '/w/b', '2'],
-    ['DELETE', '/w/a', ''],
-    ['PUT', '/w/c', '3'],
-  ])
+  assert.deepEqual(
+    seen.map((e) => [e.type, e.kv.key, e.kv.value]),
+    [
+      ['PUT', '/w/a', '1'],
+      ['PUT', '/w/b', '2'],
+      ['DELETE', '/w/a', ''],
+      ['PUT', '/w/c', '3'],
+    ],
+  )
   assert.equal(seen[0].revision, start)
   assert.ok(seen[3].revision > seen[2].revision)
 })
@@ -98,14 +109,20 @@ test('watch: a compacted start revision rejects with CompactedError', async () =
   const res = etcdctl(etcd.endpoint, ['compact', String(r2)])
   assert.equal(res.code, 0, res.stderr)
   const ac = new AbortController()
-  await assert.rejects(c.watch('/cw/', r1, () => {}, ac.signal), (e: unknown) => e instanceof CompactedError && e.compactRevision === r2)
+  await assert.rejects(
+    c.watch('/cw/', r1, () => {}, ac.signal),
+    (e: unknown) => e instanceof CompactedError && e.compactRevision === r2,
+  )
 })
 
 test('watch: etcd going away rejects with an Error; after a restart the client works again', async () => {
   const rev = (await c.list('/gone/')).revision
   const ac = new AbortController()
   const seen: string[] = []
-  const p = assert.rejects(c.watch('/gone/', rev + 1, (ev) => seen.push(ev.kv.key), ac.signal), /etcd watch/)
+  const p = assert.rejects(
+    c.watch('/gone/', rev + 1, (ev) => seen.push(ev.kv.key), ac.signal),
+    /etcd watch/,
+  )
   // The watch is live (it delivered a put made after it started) before etcd goes away.
   await c.put('/gone/ready', 'v')
   await waitFor('the watch to deliver /gone/ready', () => seen.includes('/gone/ready'), 5000)

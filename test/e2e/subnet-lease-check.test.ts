@@ -58,7 +58,16 @@ async function writer(args: string[]): Promise<Writer> {
   const { ns, ip } = nodeNs()
   const prefix = `/weft-lc-${process.pid}-${n++}/network`
   assert.equal(etcdctl(etcd.endpoint, ['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'], { netns: ens }).code, 0)
-  const argv = ['node', dist('weft-subnet'), `--etcd-endpoints=http://${ETCD}`, `--etcd-prefix=${prefix}`, `--public-ip=${ip}`, '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`, ...args]
+  const argv = [
+    'node',
+    dist('weft-subnet'),
+    `--etcd-endpoints=http://${ETCD}`,
+    `--etcd-prefix=${prefix}`,
+    `--public-ip=${ip}`,
+    '--mtu=1500',
+    `--subnet-file=${join(scope.tmp(), 'subnet.env')}`,
+    ...args,
+  ]
   const p = scope.spawn(argv, { netns: ns })
   const out = { stdout: '', stderr: '' }
   p.stdout!.on('data', (d) => (out.stdout += d))
@@ -89,10 +98,14 @@ function etcdConns(ns: string): Map<number, { sent: number; received: number }> 
  * with the watch's "created" message, so the watch is registered in etcd by then.
  */
 async function watchConn(w: Writer): Promise<number> {
-  return await waitFor('the watch connection, created', () => {
-    const c = [...etcdConns(w.ns)].sort((a, b) => a[1].sent - b[1].sent)
-    return c.length === 2 && c[0][1].sent < c[1][1].sent && c[0][1].received > 0 && c[0][0]
-  }, 10000)
+  return await waitFor(
+    'the watch connection, created',
+    () => {
+      const c = [...etcdConns(w.ns)].sort((a, b) => a[1].sent - b[1].sent)
+      return c.length === 2 && c[0][1].sent < c[1][1].sent && c[0][1].received > 0 && c[0][0]
+    },
+    10000,
+  )
 }
 
 /** Silently drop every packet of these connections, inside ns only (no RST, no FIN: half-open). */
@@ -171,11 +184,17 @@ test('a key changed while the watch is blind: one "stalled" line, the watch rest
   blind(w.ns, [watch])
   const value = etcdctl(etcd.endpoint, ['get', w.key, '--print-value-only'], { netns: ens }).stdout.trim()
   assert.equal(etcdctl(etcd.endpoint, ['put', w.key, value], { netns: ens }).code, 0)
-  await waitFor('the stalled line', () => /the watch on our lease had stalled \(our key is at revision \d+, the watch delivered up to \d+\); restarting it/.test(w.out.stderr), 5000)
+  await waitFor(
+    'the stalled line',
+    () => /the watch on our lease had stalled \(our key is at revision \d+, the watch delivered up to \d+\); restarting it/.test(w.out.stderr),
+    5000,
+  )
   const fresh = await waitFor('a new watch connection', () => [...etcdConns(w.ns).keys()].find((p) => p !== watch && p !== pool), 5000)
   assert.ok(fresh)
   // Two more checks (every 1 s): the new watch is healthy, no second stalled line.
-  await holdsFor('one stalled line, weft-subnet running', () => w.out.stderr.match(/stalled/g)?.length === 1 && w.p.exitCode === null, 2500).catch((e) => assert.fail(`${e.message}\n${w.out.stderr}`))
+  await holdsFor('one stalled line, weft-subnet running', () => w.out.stderr.match(/stalled/g)?.length === 1 && w.p.exitCode === null, 2500).catch((e) =>
+    assert.fail(`${e.message}\n${w.out.stderr}`),
+  )
   del(w.key)
   assert.equal(await within(w.exited, 3000), 0, w.out.stderr)
   assert.match(w.out.stderr, /Lease has been revoked/)
@@ -224,7 +243,15 @@ test('bad --lease-check-interval or --device-check-interval: a clear message, ex
   const { ns, ip } = nodeNs()
   const prefix = `/weft-lc-${process.pid}-bad/network`
   for (const v of ['-1', '86401']) {
-    const r = inNs(ns, ['node', dist('weft-subnet'), `--etcd-endpoints=http://${ETCD}`, `--etcd-prefix=${prefix}`, `--public-ip=${ip}`, '--mtu=1500', `--lease-check-interval=${v}`])
+    const r = inNs(ns, [
+      'node',
+      dist('weft-subnet'),
+      `--etcd-endpoints=http://${ETCD}`,
+      `--etcd-prefix=${prefix}`,
+      `--public-ip=${ip}`,
+      '--mtu=1500',
+      `--lease-check-interval=${v}`,
+    ])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, new RegExp(`--lease-check-interval=${v}: must be from 0 \\(off\\) to 86400 seconds`))
   }
@@ -233,7 +260,15 @@ test('bad --lease-check-interval or --device-check-interval: a clear message, ex
   assert.match(r.stderr, /invalid integer value "often" for --lease-check-interval/)
   // The vxlan device check's interval is validated the same way.
   for (const v of ['0', '3601']) {
-    const d = inNs(ns, ['node', dist('weft-subnet'), `--etcd-endpoints=http://${ETCD}`, `--etcd-prefix=${prefix}`, `--public-ip=${ip}`, '--mtu=1500', `--device-check-interval=${v}`])
+    const d = inNs(ns, [
+      'node',
+      dist('weft-subnet'),
+      `--etcd-endpoints=http://${ETCD}`,
+      `--etcd-prefix=${prefix}`,
+      `--public-ip=${ip}`,
+      '--mtu=1500',
+      `--device-check-interval=${v}`,
+    ])
     assert.equal(d.code, 1, d.stderr)
     assert.match(d.stderr, new RegExp(`--device-check-interval=${v}: must be from 1 to 3600 seconds`))
   }

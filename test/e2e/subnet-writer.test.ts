@@ -64,7 +64,7 @@ function ttlOf(id: string): number {
   return JSON.parse(r.stdout).ttl
 }
 
-test('writes flannel\'s exact subnet.env, prints the JSON line, holds a lease with TTL 86400', async () => {
+test("writes flannel's exact subnet.env, prints the JSON line, holds a lease with TTL 86400", async () => {
   const p = prefix(HOSTGW)
   const file = join(scope.tmp(), 'run/flannel/subnet.env')
   const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.11', '--mtu=1500', `--subnet-file=${file}`, '--ip-masq'])
@@ -89,7 +89,10 @@ test('writes flannel\'s exact subnet.env, prints the JSON line, holds a lease wi
 })
 
 test('vxlan: FLANNEL_MTU is the interface MTU - 50, or Backend.MTU - 50', async () => {
-  for (const [cfg, mtu] of [['{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}', 1450], ['{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}', 1350]] as const) {
+  for (const [cfg, mtu] of [
+    ['{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}', 1450],
+    ['{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}', 1350],
+  ] as const) {
     const p = prefix(cfg)
     const file = join(scope.tmp(), 'subnet.env')
     const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.12', '--mtu=1500', `--subnet-file=${file}`, '--once'])
@@ -168,7 +171,14 @@ test('a deleted own key ends the writer with exit 0 ("Lease has been revoked")',
 
 test('renews before expiry with a new etcd lease (short TTL for the test)', async () => {
   const p = prefix(HOSTGW)
-  const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.16', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`, '--subnet-lease-ttl=62', '--subnet-lease-renew-margin=1'])
+  const w = writer([
+    `--etcd-prefix=${p}`,
+    '--public-ip=192.168.50.16',
+    '--mtu=1500',
+    `--subnet-file=${join(scope.tmp(), 'subnet.env')}`,
+    '--subnet-lease-ttl=62',
+    '--subnet-lease-renew-margin=1',
+  ])
   await written(w)
   const key = Object.keys(leases(p))[0]
   const first = leaseId(p, key)
@@ -196,8 +206,14 @@ test('--dry-run prints the etcd operations and subnet.env, writes nothing and pu
   assert.equal(rev(), before, 'no etcd write')
   assert.equal(existsSync(file), false)
   assert.match(w.out.stdout, /^etcdctl lease grant 86400 {3}# -> <new-lease>\n/)
-  assert.match(w.out.stdout, /etcdctl txn <<'EOF'\nversion\(".*\/subnets\/10\.244\.\d+\.0-24"\) = "0"\n\nput --lease=<new-lease> ".*\/subnets\/10\.244\.\d+\.0-24" "\{\\"PublicIP\\":\\"192\.168\.50\.17\\",\\"PublicIPv6\\":null,\\"BackendType\\":\\"host-gw\\"\}"\n\nEOF\n/)
-  assert.match(w.out.stdout, new RegExp(`cat > ${file} <<'EOF'\nFLANNEL_NETWORK=10\\.244\\.0\\.0/16\nFLANNEL_SUBNET=10\\.244\\.\\d+\\.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\nEOF\n$`))
+  assert.match(
+    w.out.stdout,
+    /etcdctl txn <<'EOF'\nversion\(".*\/subnets\/10\.244\.\d+\.0-24"\) = "0"\n\nput --lease=<new-lease> ".*\/subnets\/10\.244\.\d+\.0-24" "\{\\"PublicIP\\":\\"192\.168\.50\.17\\",\\"PublicIPv6\\":null,\\"BackendType\\":\\"host-gw\\"\}"\n\nEOF\n/,
+  )
+  assert.match(
+    w.out.stdout,
+    new RegExp(`cat > ${file} <<'EOF'\nFLANNEL_NETWORK=10\\.244\\.0\\.0/16\nFLANNEL_SUBNET=10\\.244\\.\\d+\\.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\nEOF\n$`),
+  )
   assert.doesNotMatch(w.out.stdout, /subnet-written/)
 })
 
@@ -215,7 +231,7 @@ test('etcd unreachable at start: it says it waits, then proceeds when etcd comes
   assert.match(String((await written(w)).subnet), /^10\.244\./)
 })
 
-test('config missing: flannel\'s message, then proceeds once the config is put', async () => {
+test("config missing: flannel's message, then proceeds once the config is put", async () => {
   const p = prefix()
   const w = writer([`--etcd-prefix=${p}`, '--public-ip=192.168.50.19', '--mtu=1500', `--subnet-file=${join(scope.tmp(), 'subnet.env')}`, '--once'])
   await waitFor('the not-found message', () => /flannel config not found in etcd store .*Did you create your config using etcdv3 API\?/.test(w.out.stderr), 10000)

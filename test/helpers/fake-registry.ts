@@ -11,7 +11,10 @@ export class FakeRegistry implements Registry {
   next = 100
   steal?: (key: string) => { value: string } | undefined
   async list(prefix: string) {
-    const kvs: KV[] = [...this.kv].filter(([k]) => k.startsWith(prefix)).sort().map(([key, v]) => ({ key, value: v.value, lease: v.lease, modRevision: 1, createRevision: 1, version: 1 }))
+    const kvs: KV[] = [...this.kv]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort()
+      .map(([key, v]) => ({ key, value: v.value, lease: v.lease, modRevision: 1, createRevision: 1, version: 1 }))
     return { kvs, revision: 1 }
   }
   async put(key: string, value: string, lease = '0') {

@@ -108,14 +108,24 @@ export class KubeApiDouble {
       this.throttle.n--
       const { code, retryAfter } = this.throttle
       if (code === 429) res.setHeader('Retry-After', String(retryAfter))
-      return status(res, code, code === 429 ? 'TooManyRequests' : 'InternalError', code === 429 ? 'Too many requests, please try again later.' : 'an error on the server ("injected by the test double") has prevented the request from succeeding')
+      return status(
+        res,
+        code,
+        code === 429 ? 'TooManyRequests' : 'InternalError',
+        code === 429 ? 'Too many requests, please try again later.' : 'an error on the server ("injected by the test double") has prevented the request from succeeding',
+      )
     }
     if (user !== 'admin' && !(user === FLANNEL_USER && FLANNEL_RULES[r.resource]?.includes(r.verb))) {
       const what = r.name ? `${r.resource.split('/')[0]} "${r.name}"` : r.resource.split('/')[0]
       const scope = r.namespace ? `in the namespace "${r.namespace}"` : 'at the cluster scope'
-      return status(res, 403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${r.verb} resource "${r.resource}" in API group "" ${scope}`, { name: r.name, kind: r.resource.split('/')[0] })
+      return status(res, 403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${r.verb} resource "${r.resource}" in API group "" ${scope}`, {
+        name: r.name,
+        kind: r.resource.split('/')[0],
+      })
     }
-    readBody(req).then((body) => this.serve(r, body, req, res)).catch((e) => status(res, 500, 'InternalError', String(e)))
+    readBody(req)
+      .then((body) => this.serve(r, body, req, res))
+      .catch((e) => status(res, 500, 'InternalError', String(e)))
   }
 
   private serve(r: Req, body: string, req: IncomingMessage, res: ServerResponse): void {
@@ -156,9 +166,22 @@ export class KubeApiDouble {
         } catch {
           return status(res, 400, 'BadRequest', 'error decoding patch: invalid JSON')
         }
-        if (type !== 'application/strategic-merge-patch+json' && type !== 'application/merge-patch+json') return status(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`)
+        if (type !== 'application/strategic-merge-patch+json' && type !== 'application/merge-patch+json')
+          return status(
+            res,
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          )
         const rv = patch.metadata?.resourceVersion
-        if (rv !== undefined && rv !== old.metadata.resourceVersion) return status(res, 409, 'Conflict', `Operation cannot be fulfilled on nodes "${r.name}": the object has been modified; please apply your changes to the latest version and try again`, { name: r.name, kind: 'nodes' })
+        if (rv !== undefined && rv !== old.metadata.resourceVersion)
+          return status(
+            res,
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on nodes "${r.name}": the object has been modified; please apply your changes to the latest version and try again`,
+            { name: r.name, kind: 'nodes' },
+          )
         const merge = type === 'application/merge-patch+json'
         const out = r.resource === 'nodes/status' ? s.patchNodeStatus(r.name!, patch, merge) : s.patchNode(r.name!, patch, merge)
         return json(res, 200, out)
@@ -184,7 +207,13 @@ export class KubeApiDouble {
         return status(res, 400, 'BadRequest', 'continue key is not valid: illegal base64 data')
       }
       const snap = this.snapshots.get(tok.rv)
-      if (tok.rv < s.compactedAt || !snap) return status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.')
+      if (tok.rv < s.compactedAt || !snap)
+        return status(
+          res,
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+        )
       items = snap
       rv = tok.rv
       start = tok.start
@@ -253,7 +282,7 @@ function route(method: string, url: URL): Req | undefined {
       : method === 'POST' && !sub
         ? 'create'
         : ''
-    : ({ GET: 'get', PATCH: 'patch', DELETE: sub ? '' : 'delete', PUT: 'update' } as Record<string, string>)[method] ?? ''
+    : (({ GET: 'get', PATCH: 'patch', DELETE: sub ? '' : 'delete', PUT: 'update' } as Record<string, string>)[method] ?? '')
   return verb ? { verb, resource, name, query: q } : undefined
 }
 
@@ -296,7 +325,14 @@ function discovery(path: string, res: ServerResponse): void {
   if (path === '/version') return json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-weft-double', platform: 'linux/amd64' })
   if (path === '/apis') return json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] })
   if (path === '/api') return json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '' }] })
-  const r = (name: string, kind: string, namespaced: boolean, verbs: string[], shortNames?: string[]) => ({ name, singularName: name.includes('/') ? '' : name.replace(/s$/, ''), namespaced, kind, verbs, ...(shortNames ? { shortNames } : {}) })
+  const r = (name: string, kind: string, namespaced: boolean, verbs: string[], shortNames?: string[]) => ({
+    name,
+    singularName: name.includes('/') ? '' : name.replace(/s$/, ''),
+    namespaced,
+    kind,
+    verbs,
+    ...(shortNames ? { shortNames } : {}),
+  })
   json(res, 200, {
     kind: 'APIResourceList',
     groupVersion: 'v1',

@@ -23,7 +23,17 @@ export async function startKubeDouble(scope: Scope, o: { netns?: string; host?: 
   const host = o.host ?? '127.0.0.1'
   const ca = makeCa(dir)
   const srv = makeLeaf(ca, 'apiserver', { ips: [host] })
-  const argv = [process.execPath, '--import', 'tsx', join(root, 'test/helpers/kube-double-serve.ts'), `--host=${host}`, `--cert=${srv.certFile}`, `--key=${srv.keyFile}`, `--ca=${ca.certFile}`, `--bookmark-ms=${o.bookmarkMs ?? 5000}`]
+  const argv = [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(root, 'test/helpers/kube-double-serve.ts'),
+    `--host=${host}`,
+    `--cert=${srv.certFile}`,
+    `--key=${srv.keyFile}`,
+    `--ca=${ca.certFile}`,
+    `--bookmark-ms=${o.bookmarkMs ?? 5000}`,
+  ]
   const p = scope.spawn(argv, { netns: o.netns, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   p.stderr!.on('data', (d) => (stderr += d))
@@ -55,8 +65,18 @@ export async function startKubeDouble(scope: Scope, o: { netns?: string; host?: 
     flannelToken: hello.flannel,
     call,
     kubeconfig(k) {
-      const cluster = k.insecure ? '    insecure-skip-tls-verify: true' : k.caData ? `    certificate-authority-data: ${Buffer.from(ca.cert).toString('base64')}` : `    certificate-authority: ${ca.certFile}`
-      const user = k.token ? `    token: ${k.token}` : k.tokenFile ? `    tokenFile: ${k.tokenFile}` : k.cert ? `    client-certificate: ${k.cert.certFile}\n    client-key: ${k.cert.keyFile}` : '    {}'
+      const cluster = k.insecure
+        ? '    insecure-skip-tls-verify: true'
+        : k.caData
+          ? `    certificate-authority-data: ${Buffer.from(ca.cert).toString('base64')}`
+          : `    certificate-authority: ${ca.certFile}`
+      const user = k.token
+        ? `    token: ${k.token}`
+        : k.tokenFile
+          ? `    tokenFile: ${k.tokenFile}`
+          : k.cert
+            ? `    client-certificate: ${k.cert.certFile}\n    client-key: ${k.cert.keyFile}`
+            : '    {}'
       const text = `apiVersion: v1
 kind: Config
 clusters:

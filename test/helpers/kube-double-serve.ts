@@ -36,14 +36,16 @@ export async function serveKubeDouble(argv: string[] = process.argv): Promise<vo
     requests: () => d.requests.splice(0),
     rv: () => d.store.rv,
   }
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    const { id, op, args } = JSON.parse(line)
-    try {
-      process.stdout.write(JSON.stringify({ id, ok: ops[op](...(args ?? [])) ?? null }) + '\n')
-    } catch (e) {
-      process.stdout.write(JSON.stringify({ id, error: String(e) }) + '\n')
-    }
-  }).on('close', () => process.exit(0))
+  createInterface({ input: process.stdin })
+    .on('line', (line) => {
+      const { id, op, args } = JSON.parse(line)
+      try {
+        process.stdout.write(JSON.stringify({ id, ok: ops[op](...(args ?? [])) ?? null }) + '\n')
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ id, error: String(e) }) + '\n')
+      }
+    })
+    .on('close', () => process.exit(0))
 }
 
 if (process.argv[1] && /kube-double-serve\.ts$/.test(process.argv[1])) void serveKubeDouble()

@@ -21,7 +21,24 @@ export interface Ca {
 export function makeCa(dir: string, name = 'weft-test-ca'): Ca {
   const certFile = join(dir, `${name}.crt`)
   const keyFile = join(dir, `${name}.key`)
-  must(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${name}`])
+  must([
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  ])
   return { dir, certFile, keyFile, cert: readFileSync(certFile, 'utf8') }
 }
 

@@ -69,11 +69,16 @@ export const activeTimers = () => process.getActiveResourcesInfo().filter((r) =>
 
 /** Waits until no more timers are active than base; the error names how many are left. */
 export async function timersBackTo(base: number, timeoutMs = 5000): Promise<void> {
-  await waitFor(`active timers back to ${base}`, () => {
-    const n = activeTimers()
-    if (n > base) throw new Error(`${n} active`)
-    return true
-  }, timeoutMs, 20)
+  await waitFor(
+    `active timers back to ${base}`,
+    () => {
+      const n = activeTimers()
+      if (n > base) throw new Error(`${n} active`)
+      return true
+    },
+    timeoutMs,
+    20,
+  )
 }
 
 /**

@@ -12,7 +12,10 @@ test('a runtime failure: exit 1 (or the FatalError code), one line, no stack', (
   assert.deepEqual(describeFailure('weft-x', new Error('boom')), { code: 1, line: 'weft-x: error: boom' })
   assert.deepEqual(describeFailure('weft-x', new FatalError('gone', 3)), { code: 3, line: 'weft-x: error: gone' })
   assert.deepEqual(describeFailure('weft-x', 'a string'), { code: 1, line: 'weft-x: error: a string' })
-  assert.throws(() => fail('no'), (e) => e instanceof FatalError && e.code === 1 && e.message === 'no')
+  assert.throws(
+    () => fail('no'),
+    (e) => e instanceof FatalError && e.code === 1 && e.message === 'no',
+  )
 })
 
 test('-h means --help where the spec has --help, and is unknown elsewhere', () => {

@@ -84,7 +84,9 @@ test('delegate errors in the reference order and wording', () => {
 })
 
 test('NetConf decode: wrong types fail with Go text, null is absent', () => {
-  assert.throws(() => decodeNetConf({ name: 'n', delegate: 'x' }), { message: 'json: cannot unmarshal string into Go struct field NetConf.delegate of type map[string]interface {}' })
+  assert.throws(() => decodeNetConf({ name: 'n', delegate: 'x' }), {
+    message: 'json: cannot unmarshal string into Go struct field NetConf.delegate of type map[string]interface {}',
+  })
   assert.throws(() => decodeNetConf({ name: 'n', dataDir: 5 }), /NetConf.dataDir of type string/)
   const n = decodeNetConf({ name: 'n', subnetFile: null, dataDir: '' })
   assert.equal(n.subnetFile, '/run/flannel/subnet.env')

@@ -6,7 +6,11 @@ import { formatResult } from '../../scripts/lib/cni/result.ts'
 const bridge040 = (v: string) =>
   JSON.stringify({
     cniVersion: v,
-    interfaces: [{ name: 'cni0', mac: 'aa:bb:cc:dd:ee:ff' }, { name: 'veth1', mac: '11:22:33:44:55:66' }, { name: 'eth0', mac: '22:22:22:22:22:22', sandbox: '/run/netns/p' }],
+    interfaces: [
+      { name: 'cni0', mac: 'aa:bb:cc:dd:ee:ff' },
+      { name: 'veth1', mac: '11:22:33:44:55:66' },
+      { name: 'eth0', mac: '22:22:22:22:22:22', sandbox: '/run/netns/p' },
+    ],
     ips: [{ version: '4', interface: 2, address: '10.244.1.2/24', gateway: '10.244.1.1' }],
     routes: [{ dst: '10.244.0.0/16' }, { gw: '10.244.1.1', dst: '0.0.0.0/0' }],
     dns: {},
@@ -104,7 +108,10 @@ test('1.0.0: keys sorted at every level, empty dns dropped, no ips[].version', (
 
 test('0.2.0: ip4/ip6 with ip, gateway, routes; dns always', () => {
   const out = formatResult(JSON.stringify({ cniVersion: '0.2.0', ip4: { ip: '10.244.1.2/24', gateway: '10.244.1.1', routes: [{ dst: '10.244.0.0/16' }] } }), '0.2.0')
-  assert.equal(out, '{\n    "cniVersion": "0.2.0",\n    "ip4": {\n        "ip": "10.244.1.2/24",\n        "gateway": "10.244.1.1",\n        "routes": [\n            {\n                "dst": "10.244.0.0/16"\n            }\n        ]\n    },\n    "dns": {}\n}')
+  assert.equal(
+    out,
+    '{\n    "cniVersion": "0.2.0",\n    "ip4": {\n        "ip": "10.244.1.2/24",\n        "gateway": "10.244.1.1",\n        "routes": [\n            {\n                "dst": "10.244.0.0/16"\n            }\n        ]\n    },\n    "dns": {}\n}',
+  )
 })
 
 test('no cniVersion in the result: the config version picks the format; bad versions and JSON fail', () => {
@@ -119,7 +126,10 @@ test('CHECK to bridge: gateway-less routes get the gateway of their family (what
   const { withRouteGateways } = await import('../../scripts/lib/cni/result.ts')
   const prev = {
     cniVersion: '1.0.0',
-    ips: [{ address: 'fc00::2/64', gateway: 'fc00::1' }, { address: '10.244.1.2/24', gateway: '10.244.1.1' }],
+    ips: [
+      { address: 'fc00::2/64', gateway: 'fc00::1' },
+      { address: '10.244.1.2/24', gateway: '10.244.1.1' },
+    ],
     routes: [{ dst: '10.244.0.0/16' }, { dst: 'fc00::/48' }, { dst: '0.0.0.0/0', gw: '10.244.1.9' }],
   }
   assert.deepEqual(withRouteGateways(prev).routes, [

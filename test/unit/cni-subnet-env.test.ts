@@ -25,7 +25,10 @@ test('v6 only, compressed and masked; CRLF lines; comments and unknown keys igno
 })
 
 test('multiple networks: order kept, exact duplicates dropped, a repeated key replaces the list', () => {
-  const e = parseSubnetEnv('FLANNEL_NETWORK=1.0.0.0/8\nFLANNEL_NETWORK=10.1.17.1/24,10.2.0.0/16,10.1.17.0/24\nFLANNEL_SUBNET=10.1.17.0/24\nFLANNEL_MTU=1\nFLANNEL_IPMASQ=false\n', P)
+  const e = parseSubnetEnv(
+    'FLANNEL_NETWORK=1.0.0.0/8\nFLANNEL_NETWORK=10.1.17.1/24,10.2.0.0/16,10.1.17.0/24\nFLANNEL_SUBNET=10.1.17.0/24\nFLANNEL_MTU=1\nFLANNEL_IPMASQ=false\n',
+    P,
+  )
   assert.deepEqual(texts(e.networks), ['10.1.17.0/24', '10.2.0.0/16'])
 })
 

@@ -166,11 +166,30 @@ test('forwarding off: the route syncer names it and a full sync that carries it 
   const { forwardingProblem } = await import('../../scripts/lib/routes/forwarding.ts')
   const sys: Record<string, string> = { 'net/ipv4/ip_forward': '0\n', 'net/ipv6/conf/all/forwarding': '1\n' }
   const read = (p: string) => sys[p]
-  assert.equal(forwardingProblem([4, 6], read, () => false), '', 'no pod yet: the bridge plugin turns it on with the first')
-  assert.equal(forwardingProblem([4, 6], read, () => true), "forwarding is off (net.ipv4.ip_forward=0): traffic to and from other nodes' pods is dropped; sysctl -w net.ipv4.ip_forward=1")
+  assert.equal(
+    forwardingProblem([4, 6], read, () => false),
+    '',
+    'no pod yet: the bridge plugin turns it on with the first',
+  )
+  assert.equal(
+    forwardingProblem([4, 6], read, () => true),
+    "forwarding is off (net.ipv4.ip_forward=0): traffic to and from other nodes' pods is dropped; sysctl -w net.ipv4.ip_forward=1",
+  )
   sys['net/ipv4/ip_forward'] = '1\n'
-  assert.equal(forwardingProblem([4, 6], read, () => true), '')
-  assert.equal(forwardingProblem([4], () => { throw new Error('EACCES') }, () => true), '')
+  assert.equal(
+    forwardingProblem([4, 6], read, () => true),
+    '',
+  )
+  assert.equal(
+    forwardingProblem(
+      [4],
+      () => {
+        throw new Error('EACCES')
+      },
+      () => true,
+    ),
+    '',
+  )
   withFile((file) => {
     writeFileSync(file, 'x')
     const h = new NodeHealth(file, 'v0')
@@ -181,6 +200,13 @@ test('forwarding off: the route syncer names it and a full sync that carries it 
     h.event('weft-routes', synced)
     assert.equal(h.readiness().ready, true)
   })
-  assert.ok(!('invalid' in parseEvent(JSON.stringify({ event: 'synced', full: true, seconds: 0, peers: 0, desired: 0, present: 0, added: 0, removed: 0, replaced: 0, ok: true, problem: 'x' }))))
-  assert.ok('invalid' in parseEvent(JSON.stringify({ event: 'synced', full: true, seconds: 0, peers: 0, desired: 0, present: 0, added: 0, removed: 0, replaced: 0, ok: true, problem: 1 })))
+  assert.ok(
+    !(
+      'invalid' in
+      parseEvent(JSON.stringify({ event: 'synced', full: true, seconds: 0, peers: 0, desired: 0, present: 0, added: 0, removed: 0, replaced: 0, ok: true, problem: 'x' }))
+    ),
+  )
+  assert.ok(
+    'invalid' in parseEvent(JSON.stringify({ event: 'synced', full: true, seconds: 0, peers: 0, desired: 0, present: 0, added: 0, removed: 0, replaced: 0, ok: true, problem: 1 })),
+  )
 })

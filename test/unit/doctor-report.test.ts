@@ -8,7 +8,10 @@ import { table, exitCode, ok, warn, fail, skip } from '../../scripts/lib/doctor/
 import { checkConflist } from '../../scripts/lib/doctor/node.ts'
 
 test('table: one row per check, detail and fix wrapped under their column; the summary counts', () => {
-  const t = table([ok('registry', 'etcd answered'), fail('routes', 'one two three four five six seven eight nine ten eleven twelve', 'weft-routes --once'), skip('lease', 'no lease')], 40)
+  const t = table(
+    [ok('registry', 'etcd answered'), fail('routes', 'one two three four five six seven eight nine ten eleven twelve', 'weft-routes --once'), skip('lease', 'no lease')],
+    40,
+  )
   assert.equal(
     t,
     [
@@ -38,7 +41,10 @@ test('conflist: the first file wins, it needs a flannel plugin, every plugin bin
     mkdirSync(conf)
     mkdirSync(bin)
     assert.match(checkConflist(conf, [bin]).detail, /no network config in/)
-    writeFileSync(join(conf, '10-flannel.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', plugins: [{ type: 'flannel', delegate: { isDefaultGateway: true } }, { type: 'portmap' }] }))
+    writeFileSync(
+      join(conf, '10-flannel.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', plugins: [{ type: 'flannel', delegate: { isDefaultGateway: true } }, { type: 'portmap' }] }),
+    )
     const missing = checkConflist(conf, [bin])
     assert.equal(missing.state, 'fail')
     assert.match(missing.detail, /plugin\(s\) not found in .*: host-local, flannel, bridge, portmap$/)

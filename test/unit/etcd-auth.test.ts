@@ -41,7 +41,10 @@ test('wrong credentials: AuthError naming the user and the flags, never the pass
   })
   await assert.rejects(a.headers(), (e: Error) => {
     assert.ok(e instanceof AuthError)
-    assert.equal(e.message, 'etcd authentication as user "flannel" failed: etcdserver: authentication failed, invalid user ID or password (check --etcd-username and --etcd-password)')
+    assert.equal(
+      e.message,
+      'etcd authentication as user "flannel" failed: etcdserver: authentication failed, invalid user ID or password (check --etcd-username and --etcd-password)',
+    )
     return true
   })
 })
@@ -60,7 +63,15 @@ test('isInvalidToken: 401, gRPC 16, a watch canceled as Unauthenticated; not per
   assert.equal(isInvalidToken(new Error('etcd unreachable')), false)
 })
 
-const flags = { 'etcd-endpoints': 'http://10.0.0.1:2379', 'etcd-prefix': '/p', 'etcd-cafile': '', 'etcd-certfile': '', 'etcd-keyfile': '', 'etcd-username': 'flannel', 'etcd-password': 's3cret' }
+const flags = {
+  'etcd-endpoints': 'http://10.0.0.1:2379',
+  'etcd-prefix': '/p',
+  'etcd-cafile': '',
+  'etcd-certfile': '',
+  'etcd-keyfile': '',
+  'etcd-username': 'flannel',
+  'etcd-password': 's3cret',
+}
 
 test('etcdArgs: the username on the child argv, the password only in the child environment', () => {
   assert.deepEqual(etcdArgs(flags), ['--etcd-endpoints=http://10.0.0.1:2379', '--etcd-prefix=/p', '--etcd-username=flannel'])

@@ -30,7 +30,10 @@ test('FLANNELD_* environment fills flags not on the command line; the command li
 })
 
 test('unknown flag, missing argument, bad int and bad bool are usage errors', () => {
-  assert.throws(() => parseFlags(['--nope'], spec), (e: Error) => e instanceof UsageError && /not defined: -nope/.test(e.message))
+  assert.throws(
+    () => parseFlags(['--nope'], spec),
+    (e: Error) => e instanceof UsageError && /not defined: -nope/.test(e.message),
+  )
   assert.throws(() => parseFlags(['--healthz-port'], spec), /needs an argument/)
   assert.throws(() => parseFlags(['--healthz-port=x'], spec), /invalid integer/)
   assert.throws(() => parseFlags(['--ip-masq=maybe'], spec), /invalid boolean/)

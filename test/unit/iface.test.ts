@@ -4,8 +4,25 @@ import { chooseIface, ifaceNameProblem, type LinkAddrs } from '../../scripts/lib
 
 const links: LinkAddrs[] = [
   { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },
-  { ifindex: 2, ifname: 'eth0', mtu: 1500, addr_info: [{ family: 'inet6', local: 'fe80::1', scope: 'link' }, { family: 'inet', local: '169.254.1.1', scope: 'link' }, { family: 'inet', local: '192.168.1.10', scope: 'global' }] },
-  { ifindex: 3, ifname: 'eth1', mtu: 9000, addr_info: [{ family: 'inet', local: '10.0.0.5', scope: 'global', deprecated: true }, { family: 'inet', local: '10.0.0.6', scope: 'global' }] },
+  {
+    ifindex: 2,
+    ifname: 'eth0',
+    mtu: 1500,
+    addr_info: [
+      { family: 'inet6', local: 'fe80::1', scope: 'link' },
+      { family: 'inet', local: '169.254.1.1', scope: 'link' },
+      { family: 'inet', local: '192.168.1.10', scope: 'global' },
+    ],
+  },
+  {
+    ifindex: 3,
+    ifname: 'eth1',
+    mtu: 9000,
+    addr_info: [
+      { family: 'inet', local: '10.0.0.5', scope: 'global', deprecated: true },
+      { family: 'inet', local: '10.0.0.6', scope: 'global' },
+    ],
+  },
 ]
 const none = { iface: [], ifaceRegex: [] }
 

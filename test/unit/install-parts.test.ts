@@ -41,25 +41,50 @@ const probe = (o: { fwd?: string; brnf?: string; mod?: boolean; ipt?: string }):
 
 test('preflight: each check ok or a warning that says what breaks and the fix', () => {
   const good = preflight(probe({ fwd: '1', brnf: '1', mod: true, ipt: 'iptables v1.8.9 (nf_tables)' }))
-  assert.ok(good.every((c) => c.ok), showChecks(good))
+  assert.ok(
+    good.every((c) => c.ok),
+    showChecks(good),
+  )
   const bad = showChecks(preflight(probe({ fwd: '0', ipt: undefined })))
   assert.match(bad, /^preflight: WARN net\.ipv4\.ip_forward = 0: .*fix: sysctl -w net\.ipv4\.ip_forward=1/m)
   assert.match(bad, /^preflight: WARN br_netfilter is not loaded: .*fix: modprobe br_netfilter/m)
   assert.match(bad, /^preflight: WARN iptables not found .*fix: apt-get install -y iptables/m)
-  assert.match(showChecks(preflight(probe({ fwd: '1', brnf: '0', mod: true, ipt: 'iptables v1.8.7 (legacy)' }))), /WARN net\.bridge\.bridge-nf-call-iptables = 0: .*\n.*ok   iptables v1\.8\.7 \(legacy\): the legacy flavour/)
+  assert.match(
+    showChecks(preflight(probe({ fwd: '1', brnf: '0', mod: true, ipt: 'iptables v1.8.7 (legacy)' }))),
+    /WARN net\.bridge\.bridge-nf-call-iptables = 0: .*\n.*ok   iptables v1\.8\.7 \(legacy\): the legacy flavour/,
+  )
   assert.match(showChecks(preflight(probe({ fwd: '1', brnf: '1', mod: true, ipt: 'iptables v1.4.21' }))), /WARN iptables v1\.4\.21: the legacy flavour.*older than 1\.6\.2/)
 })
 
 test('manifest: a second install merges by path, sorted, new entries winning', () => {
-  const a = { files: [{ path: '/b', sha256: '1' }, { path: '/a', sha256: '1' }], links: [], dirs: ['/opt/bin'] }
+  const a = {
+    files: [
+      { path: '/b', sha256: '1' },
+      { path: '/a', sha256: '1' },
+    ],
+    links: [],
+    dirs: ['/opt/bin'],
+  }
   const b = { files: [{ path: '/b', sha256: '2' }], links: [{ path: '/l', target: '/t' }], dirs: ['/opt'] }
-  assert.deepEqual(mergeManifest(a, b), { files: [{ path: '/a', sha256: '1' }, { path: '/b', sha256: '2' }], links: [{ path: '/l', target: '/t' }], dirs: ['/opt', '/opt/bin'] })
+  assert.deepEqual(mergeManifest(a, b), {
+    files: [
+      { path: '/a', sha256: '1' },
+      { path: '/b', sha256: '2' },
+    ],
+    links: [{ path: '/l', target: '/t' }],
+    dirs: ['/opt', '/opt/bin'],
+  })
 })
 
 test("conflist: kube-flannel's bytes by default; subnetFile and dataDir only when moved", () => {
   assert.equal(conflistText(), CONFLIST)
   assert.doesNotMatch(CONFLIST, /subnetFile|dataDir/)
-  assert.deepEqual(JSON.parse(conflistText('/a/s.env', '/d')).plugins[0], { type: 'flannel', subnetFile: '/a/s.env', dataDir: '/d', delegate: { hairpinMode: true, isDefaultGateway: true } })
+  assert.deepEqual(JSON.parse(conflistText('/a/s.env', '/d')).plugins[0], {
+    type: 'flannel',
+    subnetFile: '/a/s.env',
+    dataDir: '/d',
+    delegate: { hairpinMode: true, isDefaultGateway: true },
+  })
 })
 
 test('plugin search: CNI_PATH (absolute entries) first, then the distributions’ directories', () => {

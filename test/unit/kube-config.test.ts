@@ -63,7 +63,10 @@ test('kubeconfig: token, CA data, current context; --kube-api-url overrides the 
 test('kubeconfig: a token file is re-read when it rotates; files relative to the kubeconfig', () => {
   write('ca.crt', 'CA FILE')
   const tok = write('token', 'one\n')
-  const kc = write('k2.yaml', KUBECONFIG.replace(/certificate-authority-data: .*/, 'certificate-authority: ca.crt').replace('token: abc.def   # the service account token', 'tokenFile: token'))
+  const kc = write(
+    'k2.yaml',
+    KUBECONFIG.replace(/certificate-authority-data: .*/, 'certificate-authority: ca.crt').replace('token: abc.def   # the service account token', 'tokenFile: token'),
+  )
   const t = loadTarget({ kubeconfig: kc })
   assert.equal(t.ca, 'CA FILE')
   assert.equal(t.token(), 'one')
@@ -73,16 +76,25 @@ test('kubeconfig: a token file is re-read when it rotates; files relative to the
 })
 
 test('kubeconfig and in-cluster: bad settings are ConfigErrors naming what is wrong', () => {
-  assert.throws(() => loadTarget({ kubeconfig: join(dir, 'missing.yaml') }), (e) => e instanceof ConfigError && /cannot read kubeconfig/.test(e.message))
-  assert.throws(() => loadTarget({ kubeconfig: write('k3.yaml', KUBECONFIG.replace("current-context: 'flannel@kubernetes'", 'current-context: other')) }), /no context named "other"/)
+  assert.throws(
+    () => loadTarget({ kubeconfig: join(dir, 'missing.yaml') }),
+    (e) => e instanceof ConfigError && /cannot read kubeconfig/.test(e.message),
+  )
+  assert.throws(
+    () => loadTarget({ kubeconfig: write('k3.yaml', KUBECONFIG.replace("current-context: 'flannel@kubernetes'", 'current-context: other')) }),
+    /no context named "other"/,
+  )
   assert.throws(() => loadTarget({ kubeconfig: write('k4.yaml', KUBECONFIG.replace('https://10.0.0.1:6443', 'http://10.0.0.1:8080')) }), /only https/)
   assert.throws(() => loadTarget({ kubeconfig: write('k5.yaml', KUBECONFIG.replace('token: abc.def', 'exec:\n      command: aws')) }), /exec\/auth-provider/)
   assert.throws(() => loadTarget({ kubeconfig: write('k6.yaml', 'a: [1, 2]\n') }), /unsupported YAML/)
   assert.throws(() => loadTarget({ env: {} }), /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined/)
-  assert.throws(() => loadTarget({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, saDir: join(dir, 'nosa') }), /cannot read the service account token/)
+  assert.throws(
+    () => loadTarget({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, saDir: join(dir, 'nosa') }),
+    /cannot read the service account token/,
+  )
 })
 
-test('in-cluster: service host and port, the account\'s token and CA', () => {
+test("in-cluster: service host and port, the account's token and CA", () => {
   write('sa-token', 'satoken')
   const sa = mkdtempSync(join(dir, 'sa-'))
   writeFileSync(join(sa, 'token'), 'satoken\n')

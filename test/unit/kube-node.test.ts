@@ -12,9 +12,12 @@ import type { KubeNode } from '../../scripts/lib/registry/kube/informer.ts'
 const P = 'flannel.alpha.coreos.com/'
 const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}')
 const dual = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}')
-const node = (name: string, spec: KubeNode['spec'], annotations: Record<string, string> = {}, rv = '7'): KubeNode => ({ metadata: { name, resourceVersion: rv, annotations }, spec })
+const node = (name: string, spec: KubeNode['spec'], annotations: Record<string, string> = {}, rv = '7'): KubeNode => ({
+  metadata: { name, resourceVersion: rv, annotations },
+  spec,
+})
 
-test('our subnet: podCIDRs split by family, else podCIDR; unassigned waits with flannel\'s words', () => {
+test("our subnet: podCIDRs split by family, else podCIDR; unassigned waits with flannel's words", () => {
   assert.deepEqual(nodeSubnets(node('n1', {}), cfg), { wait: 'node "n1" pod cidr not assigned' })
   const one = nodeSubnets(node('n1', { podCIDR: '10.244.3.0/24' }), cfg)
   assert.ok('lease' in one && one.lease.subnet.text === '10.244.3.0/24')
@@ -25,25 +28,43 @@ test('our subnet: podCIDRs split by family, else podCIDR; unassigned waits with 
   assert.match((nodeSubnets(node('n1', { podCIDR: '10.244.4.0/24' }), dual) as { wait: string }).wait, /no IPv6 pod cidr/)
 })
 
-test('our subnet: outside the network (or the whole of it) is refused with flannel\'s message', () => {
-  assert.throws(() => nodeSubnets(node('n1', { podCIDR: '10.9.0.0/24' }), cfg), /subnet "10.244.0.0\/16" specified in the flannel net config doesn't contain "10.9.0.0\/24" PodCIDR of the "n1" node/)
+test("our subnet: outside the network (or the whole of it) is refused with flannel's message", () => {
+  assert.throws(
+    () => nodeSubnets(node('n1', { podCIDR: '10.9.0.0/24' }), cfg),
+    /subnet "10.244.0.0\/16" specified in the flannel net config doesn't contain "10.9.0.0\/24" PodCIDR of the "n1" node/,
+  )
   assert.throws(() => nodeSubnets(node('n1', { podCIDR: '0.0.0.0/0' }), cfg), /doesn't contain "0.0.0.0\/0"/)
   assert.throws(() => nodeSubnets(node('n1', { podCIDR: '10.244.0.0/16' }), cfg), /doesn't contain/)
   assert.throws(() => nodeSubnets(node('n1', { podCIDR: '10.244.1.0/24; rm -rf /' }), cfg), /is not a CIDR/)
 })
 
-test('annotations: all of flannel\'s on a fresh Node; none when nothing changed; overwrite wins', () => {
+test("annotations: all of flannel's on a fresh Node; none when nothing changed; overwrite wins", () => {
   const attrs = { publicIp: parseIp('192.168.77.11'), backendType: 'host-gw', backendData: null }
   const said: string[] = []
   const first = annotationPatch({}, attrs, P, (m) => said.push(m))
   assert.deepEqual(first, { [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null', [`${P}public-ip`]: '192.168.77.11', [`${P}kube-subnet-manager`]: 'true' })
-  assert.equal(annotationPatch(first!, attrs, P, (m) => said.push(m)), undefined, 'a no-op is not written')
+  assert.equal(
+    annotationPatch(first!, attrs, P, (m) => said.push(m)),
+    undefined,
+    'a no-op is not written',
+  )
   const over = annotationPatch({ ...first!, [`${P}public-ip-overwrite`]: '203.0.113.5' }, attrs, P, (m) => said.push(m))
   assert.deepEqual(over, { [`${P}public-ip`]: '203.0.113.5' })
   assert.match(said.join('\n'), /Overriding public ip with '203.0.113.5' from node annotation 'flannel.alpha.coreos.com\/public-ip-overwrite'/)
   const bad = annotationPatch({ ...first!, [`${P}public-ip-overwrite`]: '1.2.3.4;reboot' }, attrs, P, (m) => said.push(m))
   assert.equal(bad, undefined, 'a bad overwrite is ignored, said once')
-  const vx = annotationPatch({}, { publicIp: parseIp('192.168.77.11'), publicIpv6: parseIp('fd77::11'), backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' }, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' } }, P, () => {})
+  const vx = annotationPatch(
+    {},
+    {
+      publicIp: parseIp('192.168.77.11'),
+      publicIpv6: parseIp('fd77::11'),
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' },
+      backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' },
+    },
+    P,
+    () => {},
+  )
   assert.equal(vx![`${P}backend-data`], '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}')
   assert.equal(vx![`${P}backend-v6-data`], '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}')
   assert.equal(vx![`${P}public-ipv6`], 'fd77::11')
@@ -52,7 +73,20 @@ test('annotations: all of flannel\'s on a fresh Node; none when nothing changed;
 
 test('condition: NetworkUnavailable False FlannelIsUp, not rewritten when already so', () => {
   const p = conditionPatch(node('n1', {}), new Date('2026-01-02T03:04:05.678Z'))
-  assert.deepEqual(p, { status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp', message: 'Flannel is running on this node', lastTransitionTime: '2026-01-02T03:04:05Z', lastHeartbeatTime: '2026-01-02T03:04:05Z' }] } })
+  assert.deepEqual(p, {
+    status: {
+      conditions: [
+        {
+          type: 'NetworkUnavailable',
+          status: 'False',
+          reason: 'FlannelIsUp',
+          message: 'Flannel is running on this node',
+          lastTransitionTime: '2026-01-02T03:04:05Z',
+          lastHeartbeatTime: '2026-01-02T03:04:05Z',
+        },
+      ],
+    },
+  })
   const up = { ...node('n1', {}), status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp' }] } }
   assert.equal(conditionPatch(up, new Date()), undefined)
 })
@@ -76,9 +110,15 @@ function judge(n: KubeNode): string | undefined {
   }
 }
 
-const managed = (extra: Record<string, string> = {}) => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null', [`${P}public-ip`]: '192.168.77.12', ...extra })
+const managed = (extra: Record<string, string> = {}) => ({
+  [`${P}kube-subnet-manager`]: 'true',
+  [`${P}backend-type`]: 'host-gw',
+  [`${P}backend-data`]: 'null',
+  [`${P}public-ip`]: '192.168.77.12',
+  ...extra,
+})
 
-test('peer Nodes: a good one becomes flannel\'s lease; unmanaged ones are not peers', () => {
+test("peer Nodes: a good one becomes flannel's lease; unmanaged ones are not peers", () => {
   const r = nodeRecord(node('n2', { podCIDR: '10.244.2.0/24' }, managed(), '42'), P)!
   assert.equal(r.key, 'node/n2/subnets/10.244.2.0-24')
   assert.equal(r.modRevision, 42)

@@ -13,14 +13,20 @@ const attrs = (ip: string) => ({ publicIp: parseIp(ip), backendType: 'host-gw', 
 const quiet = () => {}
 
 test('freeSubnets: SubnetMin..SubnetMax in SubnetLen steps, skipping taken ones, at most the limit', () => {
-  assert.deepEqual(freeSubnets(cfg, [parseCidr('10.5.2.0/24')]).map((c) => c.text), ['10.5.1.0/24', '10.5.3.0/24', '10.5.4.0/24'])
+  assert.deepEqual(
+    freeSubnets(cfg, [parseCidr('10.5.2.0/24')]).map((c) => c.text),
+    ['10.5.1.0/24', '10.5.3.0/24', '10.5.4.0/24'],
+  )
   const big = parseNetworkConfig('{"Network":"10.0.0.0/8"}')
   const bag = freeSubnets(big, [])
   assert.equal(bag.length, 100)
   assert.equal(bag[0].text, '10.0.1.0/24')
   assert.equal(bag[99].text, '10.0.100.0/24')
   // A taken /23 (a foreign lease of another size) blocks both /24s it covers.
-  assert.deepEqual(freeSubnets(cfg, [parseCidr('10.5.0.0/23')]).map((c) => c.text), ['10.5.2.0/24', '10.5.3.0/24', '10.5.4.0/24'])
+  assert.deepEqual(
+    freeSubnets(cfg, [parseCidr('10.5.0.0/23')]).map((c) => c.text),
+    ['10.5.2.0/24', '10.5.3.0/24', '10.5.4.0/24'],
+  )
 })
 
 test('fitsConfig: length and range', () => {

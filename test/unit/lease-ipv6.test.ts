@@ -20,7 +20,6 @@ const val6 = (ip: string, ip6: string) => `{"PublicIP":"${ip}","PublicIPv6":"${i
 const attrs = (ip: string, ip6?: string) => ({ publicIp: parseIp(ip), publicIpv6: ip6 ? parseIp(ip6) : undefined, backendType: 'host-gw', backendData: null })
 const quiet = () => {}
 
-
 test('IPv6 config defaults: /64 subnets, the first one skipped', () => {
   const c = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}')
   assert.equal(c.ipv6SubnetLen, 64)
@@ -34,7 +33,10 @@ test('dual-stack lease key and value: flannel exact bytes (BackendV6Data omitted
 })
 
 test('freeSubnets for IPv6 and fitsConfig6', () => {
-  assert.deepEqual(freeSubnets(cfg, [parseCidr('fc00:0:0:2::/64'), parseCidr('10.5.1.0/24')], 100, 6).map((c) => c.text), ['fc00:0:0:1::/64', 'fc00:0:0:3::/64'])
+  assert.deepEqual(
+    freeSubnets(cfg, [parseCidr('fc00:0:0:2::/64'), parseCidr('10.5.1.0/24')], 100, 6).map((c) => c.text),
+    ['fc00:0:0:1::/64', 'fc00:0:0:3::/64'],
+  )
   assert.equal(fitsConfig6(cfg, parseCidr('fc00:0:0:3::/64')), true)
   assert.equal(fitsConfig6(cfg, parseCidr('fc00:0:0:4::/64')), false)
   assert.equal(fitsConfig6(cfg, parseCidr('fc00:0:0:2::/65')), false)
@@ -70,12 +72,28 @@ test('dual stack: a v4-only lease of ours is not reused (deleted, a dual-stack o
 
 test('dual stack: both previous subnets (subnet.env) reused when free; a taken v6 one is replaced', async () => {
   const r = new FakeRegistry()
-  const a = await acquireLease(r, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), previous: parseCidr('10.5.2.0/24'), previousV6: parseCidr('fc00:0:0:3::/64'), log: quiet, random: () => 0 })
+  const a = await acquireLease(r, {
+    prefix: P,
+    cfg,
+    attrs: attrs('192.168.0.1', 'fd77::1'),
+    previous: parseCidr('10.5.2.0/24'),
+    previousV6: parseCidr('fc00:0:0:3::/64'),
+    log: quiet,
+    random: () => 0,
+  })
   assert.equal(a.key, `${P}/subnets/10.5.2.0-24&fc00:0:0:3::-64`)
   const r2 = new FakeRegistry()
   r2.kv.set(`${P}/subnets/10.5.1.0-24&fc00:0:0:3::-64`, { value: val6('192.168.0.9', 'fd77::9'), lease: '1' })
   const logs: string[] = []
-  const b = await acquireLease(r2, { prefix: P, cfg, attrs: attrs('192.168.0.1', 'fd77::1'), previous: parseCidr('10.5.2.0/24'), previousV6: parseCidr('fc00:0:0:3::/64'), log: (m) => logs.push(m), random: () => 0 })
+  const b = await acquireLease(r2, {
+    prefix: P,
+    cfg,
+    attrs: attrs('192.168.0.1', 'fd77::1'),
+    previous: parseCidr('10.5.2.0/24'),
+    previousV6: parseCidr('fc00:0:0:3::/64'),
+    log: (m) => logs.push(m),
+    random: () => 0,
+  })
   assert.equal(b.key, `${P}/subnets/10.5.2.0-24&fc00:0:0:1::-64`)
   assert.ok(logs.some((l) => /previously leased IPv6 subnet \(fc00:0:0:3::\/64\) that is already leased/.test(l)))
 })
@@ -83,15 +101,23 @@ test('dual stack: both previous subnets (subnet.env) reused when free; a taken v
 test('dual stack: out of IPv6 subnets', async () => {
   const r = new FakeRegistry()
   for (const [i, s] of ['1', '2', '3'].entries()) r.kv.set(`${P}/subnets/10.5.${i + 1}.0-24&fc00:0:0:${s}::-64`, { value: val6(`192.168.0.${9 + i}`, 'fd77::9'), lease: '1' })
-  const c = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::","Backend":{"Type":"host-gw"}}')
-  await assert.rejects(acquireLease(r, { prefix: P, cfg: c, attrs: attrs('192.168.0.1', 'fd77::1'), log: quiet }), /out of subnets: every IPv6 subnet from fc00:0:0:1::\/64 to fc00:0:0:3::\/64/)
+  const c = parseNetworkConfig(
+    '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::","Backend":{"Type":"host-gw"}}',
+  )
+  await assert.rejects(
+    acquireLease(r, { prefix: P, cfg: c, attrs: attrs('192.168.0.1', 'fd77::1'), log: quiet }),
+    /out of subnets: every IPv6 subnet from fc00:0:0:1::\/64 to fc00:0:0:3::\/64/,
+  )
 })
 
 test('previousSubnet reads FLANNEL_IPV6_SUBNET for family 6', () => {
   const d = mkdtempSync(join(tmpdir(), 'weft-v6-'))
   try {
     const f = join(d, 'subnet.env')
-    writeFileSync(f, 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.2.1/24\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:3::1/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n')
+    writeFileSync(
+      f,
+      'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.2.1/24\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:3::1/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n',
+    )
     assert.equal(previousSubnet(f)?.text, '10.5.2.0/24')
     assert.equal(previousSubnet(f, 6)?.text, 'fc00:0:0:3::/64')
     writeFileSync(f, 'FLANNEL_SUBNET=10.5.2.1/24\n')

@@ -19,9 +19,13 @@ test('flags give the families; subnet host bits are masked', () => {
 })
 
 test('subnet.env gives both families and FLANNEL_IPMASQ decides ip-masq', () => {
-  const env = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:42::/56\nFLANNEL_IPV6_SUBNET=fd00:42:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'
+  const env =
+    'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:42::/56\nFLANNEL_IPV6_SUBNET=fd00:42:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'
   const c = load(['--subnet-file', '/x/subnet.env'], file(env))
-  assert.deepEqual(c.families.map((f) => `${f.cluster.text} ${f.pod.text}`), ['10.244.0.0/16 10.244.1.0/24', 'fd00:42::/56 fd00:42:0:1::/64'])
+  assert.deepEqual(
+    c.families.map((f) => `${f.cluster.text} ${f.pod.text}`),
+    ['10.244.0.0/16 10.244.1.0/24', 'fd00:42::/56 fd00:42:0:1::/64'],
+  )
   assert.equal(c.ipMasq, false)
   assert.equal(load(['--subnet-file', '/x', '--ip-masq'], file(env)).ipMasq, true)
   assert.equal(c.source, '/x/subnet.env')
@@ -44,7 +48,10 @@ test('bad input: subnet is not a CIDR', () => {
 })
 
 test('bad input: subnet outside the network', () => {
-  assert.throws(() => load(['--network', '10.244.0.0/16', '--subnet', '10.245.1.0/24']), /subnet 10\.245\.1\.0\/24 \(--subnet\) is not inside network 10\.244\.0\.0\/16 \(--network\)/)
+  assert.throws(
+    () => load(['--network', '10.244.0.0/16', '--subnet', '10.245.1.0/24']),
+    /subnet 10\.245\.1\.0\/24 \(--subnet\) is not inside network 10\.244\.0\.0\/16 \(--network\)/,
+  )
   assert.throws(() => load(['--network', '10.244.0.0/16', '--subnet', '10.0.0.0/8']), /is not inside network/)
 })
 
@@ -57,9 +64,18 @@ test('bad input: network without subnet', () => {
 })
 
 test('bad input: subnet.env without the needed keys', () => {
-  assert.throws(() => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')), /\/r\/subnet\.env is missing FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET/)
-  assert.throws(() => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')), /is missing FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK/)
-  assert.throws(() => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')), /FLANNEL_NETWORK is needed with .*FLANNEL_SUBNET|FLANNEL_IPV6_SUBNET is needed/)
+  assert.throws(
+    () => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')),
+    /\/r\/subnet\.env is missing FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET/,
+  )
+  assert.throws(
+    () => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')),
+    /is missing FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK/,
+  )
+  assert.throws(
+    () => load(['--subnet-file', '/r/subnet.env'], file('FLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')),
+    /FLANNEL_NETWORK is needed with .*FLANNEL_SUBNET|FLANNEL_IPV6_SUBNET is needed/,
+  )
 })
 
 test('bad input: subnet.env missing altogether', () => {
@@ -67,7 +83,10 @@ test('bad input: subnet.env missing altogether', () => {
 })
 
 test('bad input: subnet.env with the subnet outside the network', () => {
-  assert.throws(() => load(['--subnet-file', '/r/s.env'], file('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.9.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')), /subnet 10\.9\.1\.0\/24 \(\/r\/s\.env: FLANNEL_SUBNET\) is not inside network/)
+  assert.throws(
+    () => load(['--subnet-file', '/r/s.env'], file('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.9.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')),
+    /subnet 10\.9\.1\.0\/24 \(\/r\/s\.env: FLANNEL_SUBNET\) is not inside network/,
+  )
 })
 
 test('bad flags: iptables-mode and resync period', () => {

@@ -46,10 +46,7 @@ test('delete script, probe script and table listing parser', () => {
 
 test('listingDiff names missing and unexpected lines', () => {
   const have = GOLDEN_NFT.replace('\t\tip daddr 10.244.0.0/16 accept\n', '\t\tip daddr 10.9.0.0/16 drop\n')
-  assert.deepEqual(listingDiff(4, GOLDEN_NFT, have), [
-    'nft ip flannel-ipv4: missing: ip daddr 10.244.0.0/16 accept',
-    'nft ip flannel-ipv4: unexpected: ip daddr 10.9.0.0/16 drop',
-  ])
+  assert.deepEqual(listingDiff(4, GOLDEN_NFT, have), ['nft ip flannel-ipv4: missing: ip daddr 10.244.0.0/16 accept', 'nft ip flannel-ipv4: unexpected: ip daddr 10.9.0.0/16 drop'])
   assert.deepEqual(listingDiff(4, GOLDEN_NFT, undefined), ['missing table ip flannel-ipv4'])
   assert.deepEqual(listingDiff(4, GOLDEN_NFT, GOLDEN_NFT), [])
 })

@@ -6,7 +6,11 @@ import { checkUsable } from '../../scripts/lib/formats/net-conf-usable.ts'
 
 const usable = (json: string) => checkUsable(parseNetworkConfig(json))
 const refused: [string, string, RegExp][] = [
-  ['Backend omitted (flannel: udp)', '{"Network":"10.244.0.0/16"}', /backend type "udp" \(no Backend given: flannel then uses udp\) is not supported by weft: use "host-gw" or "vxlan"/],
+  [
+    'Backend omitted (flannel: udp)',
+    '{"Network":"10.244.0.0/16"}',
+    /backend type "udp" \(no Backend given: flannel then uses udp\) is not supported by weft: use "host-gw" or "vxlan"/,
+  ],
   ['udp', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}', /backend type "udp" is not supported/],
   ['wireguard', '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}', /"wireguard" is not supported/],
   ['ipip', '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}', /"ipip" is not supported/],
@@ -15,7 +19,11 @@ const refused: [string, string, RegExp][] = [
   ['Network containing loopback', '{"Network":"96.0.0.0/3","SubnetLen":24,"Backend":{"Type":"host-gw"}}', /loopback/],
   ['Network multicast', '{"Network":"224.1.0.0/16","Backend":{"Type":"host-gw"}}', /\(multicast\)/],
   ['Network link-local', '{"Network":"169.254.0.0/16","Backend":{"Type":"host-gw"}}', /\(link-local\)/],
-  ['IPv6Network link-local', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fe80::/48","Backend":{"Type":"host-gw"}}', /IPv6Network fe80::\/48 overlaps fe80::\/10 \(link-local\)/],
+  [
+    'IPv6Network link-local',
+    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fe80::/48","Backend":{"Type":"host-gw"}}',
+    /IPv6Network fe80::\/48 overlaps fe80::\/10 \(link-local\)/,
+  ],
   ['IPv6Network multicast', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"ff00::/48","Backend":{"Type":"host-gw"}}', /multicast/],
   ['vxlan VNI -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":-1}}', /Backend\.VNI must be an integer from 0 to 16777215, got -1/],
   ['vxlan VNI 2^24', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}', /Backend\.VNI/],
@@ -36,5 +44,6 @@ test('usable: host-gw, vxlan with flannel defaults and with every field set, dua
     '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":0,"Port":0,"MTU":0,"GBP":false,"Learning":false,"DirectRouting":true}}',
     '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":16777215,"Port":4789,"MTU":9000}}',
     '{"Network":"100.64.0.0/10","EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"host-gw"}}',
-  ]) assert.doesNotThrow(() => usable(j), j)
+  ])
+    assert.doesNotThrow(() => usable(j), j)
 })

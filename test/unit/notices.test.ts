@@ -11,7 +11,16 @@ import { build } from 'esbuild'
 import { noticesText } from '../../tools/notices.mjs'
 
 async function metafileOf(entry: string) {
-  const r = await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', write: false, metafile: true, logLevel: 'silent', define: { 'import.meta.url': 'undefined' } })
+  const r = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    define: { 'import.meta.url': 'undefined' },
+  })
   return r.metafile
 }
 
@@ -27,7 +36,16 @@ test('notices name zx, ip-num and what zx vendors, each with licence text; deter
   const builds = [{ bundle: 'flanneld', metafile: await metafileOf('scripts/flanneld.ts') }]
   const a = noticesText(builds)
   assert.equal(noticesText(builds), a)
-  for (const [name, licence] of [['zx', 'Apache-2.0'], ['ip-num', 'MIT'], ['which', 'ISC'], ['isexe', 'ISC'], ['chalk', 'MIT'], ['zurk', 'MIT'], ['@webpod/ps', 'MIT'], ['@webpod/ingrid', 'MIT']]) {
+  for (const [name, licence] of [
+    ['zx', 'Apache-2.0'],
+    ['ip-num', 'MIT'],
+    ['which', 'ISC'],
+    ['isexe', 'ISC'],
+    ['chalk', 'MIT'],
+    ['zurk', 'MIT'],
+    ['@webpod/ps', 'MIT'],
+    ['@webpod/ingrid', 'MIT'],
+  ]) {
     assert.match(a, new RegExp(`^${name.replace('/', '\\/')} .*\\(${licence}\\)`, 'm'), `${name} (${licence}) named`)
   }
   assert.match(a, /Copyright \(c\) 2017 dadepo/) // ip-num's own LICENSE file

@@ -18,7 +18,13 @@ test('etcd endpoint without a scheme: plaintext http, or https when TLS files ar
 })
 
 test('etcd endpoint unix:// and unixs://: the socket path is everything after the scheme', () => {
-  assert.deepEqual(parseEndpoint('unix:///run/etcd/etcd.sock', false), { origin: 'unix:///run/etcd/etcd.sock', secure: false, hostname: 'localhost', port: '', socketPath: '/run/etcd/etcd.sock' })
+  assert.deepEqual(parseEndpoint('unix:///run/etcd/etcd.sock', false), {
+    origin: 'unix:///run/etcd/etcd.sock',
+    secure: false,
+    hostname: 'localhost',
+    port: '',
+    socketPath: '/run/etcd/etcd.sock',
+  })
   assert.equal(parseEndpoint('unix://localhost:2379', false).socketPath, 'localhost:2379')
   assert.equal(parseEndpoint('unixs:///s', false).secure, true)
 })
@@ -50,9 +56,16 @@ const spec = { 'ip-masq': { type: 'bool', help: '' }, iface: { type: 'list', hel
 test('a stray positional argument is a usage error saying why (Go stops at it and drops the rest)', () => {
   assert.throws(
     () => parseFlags(['--ip-masq', 'false', '--iface=eth1'], spec, { positional: false }),
-    (e: Error) => e instanceof UsageError && /^unexpected argument "false": no positional arguments are taken \(flannel's Go flag parsing stops at one and silently ignores every flag after it\); a boolean flag takes its value after '=': --ip-masq=false$/.test(e.message),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /^unexpected argument "false": no positional arguments are taken \(flannel's Go flag parsing stops at one and silently ignores every flag after it\); a boolean flag takes its value after '=': --ip-masq=false$/.test(
+        e.message,
+      ),
   )
-  assert.throws(() => parseFlags(['--iface', 'eth0', 'eth1'], spec, { positional: false }), (e: Error) => e instanceof UsageError && /unexpected argument "eth1": no positional arguments are taken \(.*\)$/.test(e.message))
+  assert.throws(
+    () => parseFlags(['--iface', 'eth0', 'eth1'], spec, { positional: false }),
+    (e: Error) => e instanceof UsageError && /unexpected argument "eth1": no positional arguments are taken \(.*\)$/.test(e.message),
+  )
   // without the option (weft-install passes the rest on), positionals are collected as before
   assert.deepEqual(parseFlags(['x'], spec)._, ['x'])
 })

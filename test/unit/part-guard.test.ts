@@ -14,7 +14,10 @@ test('a lock held by a live copy of the part is refused, naming its pid', async 
   const p = spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)', 'weft-fake-part'], { stdio: 'ignore' }) // allow-timer: a child that stays alive until killed, not a wait
   try {
     writeFileSync(lockPath('weft-fake-part', file), `${p.pid}\n`)
-    assert.throws(() => holdLock('weft-fake-part', file), (e: Error) => e instanceof AlreadyRunning && e.message.includes(`weft-fake-part is already running for this node (pid ${p.pid}, lock `))
+    assert.throws(
+      () => holdLock('weft-fake-part', file),
+      (e: Error) => e instanceof AlreadyRunning && e.message.includes(`weft-fake-part is already running for this node (pid ${p.pid}, lock `),
+    )
   } finally {
     p.kill('SIGKILL')
     rmSync(dir, { recursive: true })

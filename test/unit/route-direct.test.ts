@@ -20,7 +20,10 @@ test('DirectRouting: peers on the interface networks become routes via their Pub
   const near = peer('10.244.2.0/24', '192.168.50.12')
   const far = peer('10.244.3.0/24', '172.31.9.9')
   const { direct, overlay } = splitDirect([near, far], [parseCidr('192.168.50.1/24')])
-  assert.deepEqual(direct.map((d) => `${d.dst.text} via ${d.gateway.text}`), ['10.244.2.0/24 via 192.168.50.12'])
+  assert.deepEqual(
+    direct.map((d) => `${d.dst.text} via ${d.gateway.text}`),
+    ['10.244.2.0/24 via 192.168.50.12'],
+  )
   assert.deepEqual(overlay, [far])
   assert.equal(splitDirect([near], []).direct.length, 0, 'no interface network: all overlay')
 })
@@ -35,5 +38,8 @@ test('DirectRouting: only gateway routes through --iface are managed (the overla
   )
   const scope = { networks: [parseCidr('10.244.0.0/16')], own: [parseCidr('10.244.1.0/24')] }
   assert.equal(managedRoutes(k, scope).length, 2)
-  assert.deepEqual(managedRoutes(k, { ...scope, dev: 'eth0' }).map((r) => r.dst.text), ['10.244.2.0/24'])
+  assert.deepEqual(
+    managedRoutes(k, { ...scope, dev: 'eth0' }).map((r) => r.dst.text),
+    ['10.244.2.0/24'],
+  )
 })

@@ -46,7 +46,10 @@ test('dual stack: one v4 and one v6 route per good peer; own lease silent; bad v
       ]),
     ),
   )
-  assert.deepEqual(r.routes.map((x) => `${x.dst.text} via ${x.gateway.text}`), ['10.244.2.0/24 via 192.168.50.12', 'fd44:0:0:2::/64 via fd77::12'])
+  assert.deepEqual(
+    r.routes.map((x) => `${x.dst.text} via ${x.gateway.text}`),
+    ['10.244.2.0/24 via 192.168.50.12', 'fd44:0:0:2::/64 via fd77::12'],
+  )
   assert.match(said, /fd99::\/64 is outside the IPv6 network fd44::\/56/)
   assert.match(said, /subnet fd44:0:0:1::\/64 is our own/)
   assert.match(said, /PublicIPv6 ff02::1 is a multicast address/)

@@ -9,7 +9,9 @@ const quiet = <T>(fn: () => Promise<T>) => {
   const w = process.stderr.write
   const said: string[] = []
   process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
-  return fn().finally(() => (process.stderr.write = w)).then((r) => ({ r, said: said.join('') }))
+  return fn()
+    .finally(() => (process.stderr.write = w))
+    .then((r) => ({ r, said: said.join('') }))
 }
 
 test('apply: events up to the snapshot revision are ignored; one transaction (same revision) applies whole', async () => {

@@ -81,7 +81,18 @@ test('plan: no peers removes every managed route, never the bridge route, the ag
 })
 
 test('plan: multipath routes inside the network are deleted by destination and metric', () => {
-  const actual = parseKernelRoutes([{ dst: '10.244.5.0/24', nexthops: [{ gateway: '192.168.50.5', dev: 'eth0' }, { gateway: '192.168.50.6', dev: 'eth0' }] }], 4)
+  const actual = parseKernelRoutes(
+    [
+      {
+        dst: '10.244.5.0/24',
+        nexthops: [
+          { gateway: '192.168.50.5', dev: 'eth0' },
+          { gateway: '192.168.50.6', dev: 'eth0' },
+        ],
+      },
+    ],
+    4,
+  )
   assert.equal(planRoutes([], managedRoutes(actual, scope), 'eth0').batch, 'route del 10.244.5.0/24\n')
   const p = planRoutes([want('10.244.5.0/24', '192.168.50.5')], managedRoutes(actual, scope), 'eth0')
   assert.equal(p.batch, 'route replace 10.244.5.0/24 via 192.168.50.5 dev eth0\n')

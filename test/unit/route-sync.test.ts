@@ -16,7 +16,10 @@ const node: NodeView = {
 }
 const lease = (ip: string, type = 'host-gw') => JSON.stringify({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: null })
 let rev = 1
-const kv = (subnet: string, value: string): [string, KV] => [`${P}/subnets/${subnet}`, { key: `${P}/subnets/${subnet}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' }]
+const kv = (subnet: string, value: string): [string, KV] => [
+  `${P}/subnets/${subnet}`,
+  { key: `${P}/subnets/${subnet}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' },
+]
 
 function capture<T>(fn: () => T): { r: T; said: string[] } {
   const w = process.stderr.write
@@ -40,7 +43,10 @@ test('desired routes: one per valid host-gw peer; own lease silent; bad ones war
     kv('10.244.5.0-24', lease('1.2.3.4; touch /tmp/x')),
   ])
   const first = capture(() => d.compute(leases))
-  assert.deepEqual(first.r.routes.map((r) => `${r.dst.text} via ${r.gateway.text}`), ['10.244.2.0/24 via 192.168.50.12', '10.244.3.0/24 via 192.168.50.13'])
+  assert.deepEqual(
+    first.r.routes.map((r) => `${r.dst.text} via ${r.gateway.text}`),
+    ['10.244.2.0/24 via 192.168.50.12', '10.244.3.0/24 via 192.168.50.13'],
+  )
   assert.deepEqual([...first.r.touched].sort(), ['10.244.2.0/24', '10.244.3.0/24'])
   assert.equal(first.said.length, 3)
   assert.match(first.said.join(''), /warning: ignoring lease \/coreos.com\/network\/subnets\/10.244.4.0-24: backend type "vxlan"/)
@@ -55,7 +61,10 @@ test('desired routes: one per valid host-gw peer; own lease silent; bad ones war
   leases.delete(`${P}/subnets/10.244.2.0-24`)
   const third = capture(() => d.compute(leases))
   assert.deepEqual([...third.r.touched].sort(), ['10.244.2.0/24', '10.244.3.0/24'])
-  assert.deepEqual(third.r.routes.map((r) => `${r.dst.text} via ${r.gateway.text}`), ['10.244.3.0/24 via 192.168.50.33'])
+  assert.deepEqual(
+    third.r.routes.map((r) => `${r.dst.text} via ${r.gateway.text}`),
+    ['10.244.3.0/24 via 192.168.50.33'],
+  )
 })
 
 test('desired routes: another node claiming our subnet is warned about; a lease naming our IP for another subnet too', () => {

@@ -14,28 +14,53 @@ const backend = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', 
 const P = '/coreos.com/network'
 const net = parseCidr('10.244.0.0/16')
 const own = parseCidr('10.244.1.0/24')
-const node: NodeView = { prefix: P, iface: 'eth0', cfg: parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'), networks: [net], own: [own], localIps: ['192.168.77.11'] }
+const node: NodeView = {
+  prefix: P,
+  iface: 'eth0',
+  cfg: parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'),
+  networks: [net],
+  own: [own],
+  localIps: ['192.168.77.11'],
+}
 const peer = (n: number, mac: string): VxlanPeer => ({ subnet: parseCidr(`10.244.${n}.0/24`), publicIp: { family: 4, value: 0n, text: `192.168.77.${10 + n}` }, mac })
 const empty = parseVxlanKernel([], [], [], net, own)
 
 test('planVxlan: new peers -> neigh + route in one ip batch, fdb in one bridge batch', () => {
   const p = planVxlan([peer(3, '0a:00:00:00:00:03'), peer(2, '0a:00:00:00:00:02')], empty, 'flannel.1')
-  assert.equal(p.ipBatch, [
-    'neigh replace 10.244.2.0 lladdr 0a:00:00:00:00:02 dev flannel.1 nud permanent',
-    'route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
-    'neigh replace 10.244.3.0 lladdr 0a:00:00:00:00:03 dev flannel.1 nud permanent',
-    'route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink',
-  ].join('\n') + '\n')
-  assert.equal(p.bridgeBatch, 'fdb replace 0a:00:00:00:00:02 dev flannel.1 dst 192.168.77.12 self permanent\nfdb replace 0a:00:00:00:00:03 dev flannel.1 dst 192.168.77.13 self permanent\n')
+  assert.equal(
+    p.ipBatch,
+    [
+      'neigh replace 10.244.2.0 lladdr 0a:00:00:00:00:02 dev flannel.1 nud permanent',
+      'route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+      'neigh replace 10.244.3.0 lladdr 0a:00:00:00:00:03 dev flannel.1 nud permanent',
+      'route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink',
+    ].join('\n') + '\n',
+  )
+  assert.equal(
+    p.bridgeBatch,
+    'fdb replace 0a:00:00:00:00:02 dev flannel.1 dst 192.168.77.12 self permanent\nfdb replace 0a:00:00:00:00:03 dev flannel.1 dst 192.168.77.13 self permanent\n',
+  )
   assert.deepEqual([p.added, p.changed, p.removed], [2, 0, 0])
   assert.equal(showPlan(vxlanSteps(p)).split('\n')[0], "bridge -force -batch - <<'EOF'")
 })
 
 test('planVxlan: kernel in line -> nothing; a gone peer -> its three entries deleted; a changed MAC -> replaced', () => {
   const k = parseVxlanKernel(
-    [{ dst: '10.244.2.0', lladdr: '0a:00:00:00:00:02', state: ['PERMANENT'] }, { dst: '10.244.7.0', lladdr: '0a:00:00:00:00:07', state: ['PERMANENT'] }, { dst: '10.244.1.5', lladdr: '0a:00:00:00:00:99', state: ['PERMANENT'] }],
-    [{ mac: '0a:00:00:00:00:02', dst: '192.168.77.12', flags: ['self'], state: 'permanent' }, { mac: '0a:00:00:00:00:07', dst: '192.168.77.17', flags: ['self'], state: 'permanent' }, { mac: '00:00:00:00:00:00', dst: '192.168.77.50', flags: ['self'] }],
-    [{ dst: '10.244.2.0/24', gateway: '10.244.2.0', flags: ['onlink'] }, { dst: '10.244.7.0/24', gateway: '10.244.7.0', flags: ['onlink'] }, { dst: '10.99.0.0/24', gateway: '10.99.0.0', flags: ['onlink'] }],
+    [
+      { dst: '10.244.2.0', lladdr: '0a:00:00:00:00:02', state: ['PERMANENT'] },
+      { dst: '10.244.7.0', lladdr: '0a:00:00:00:00:07', state: ['PERMANENT'] },
+      { dst: '10.244.1.5', lladdr: '0a:00:00:00:00:99', state: ['PERMANENT'] },
+    ],
+    [
+      { mac: '0a:00:00:00:00:02', dst: '192.168.77.12', flags: ['self'], state: 'permanent' },
+      { mac: '0a:00:00:00:00:07', dst: '192.168.77.17', flags: ['self'], state: 'permanent' },
+      { mac: '00:00:00:00:00:00', dst: '192.168.77.50', flags: ['self'] },
+    ],
+    [
+      { dst: '10.244.2.0/24', gateway: '10.244.2.0', flags: ['onlink'] },
+      { dst: '10.244.7.0/24', gateway: '10.244.7.0', flags: ['onlink'] },
+      { dst: '10.99.0.0/24', gateway: '10.99.0.0', flags: ['onlink'] },
+    ],
     net,
     own,
   )
@@ -53,7 +78,10 @@ test('planVxlan: kernel in line -> nothing; a gone peer -> its three entries del
 
 const vx = (ip: string, data: unknown, type = 'vxlan') => JSON.stringify({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: data })
 let rev = 1
-const kv = (subnet: string, value: string): [string, KV] => [`${P}/subnets/${subnet}`, { key: `${P}/subnets/${subnet}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' }]
+const kv = (subnet: string, value: string): [string, KV] => [
+  `${P}/subnets/${subnet}`,
+  { key: `${P}/subnets/${subnet}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' },
+]
 
 test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warned once with the key and reason', () => {
   const said: string[] = []
@@ -70,7 +98,10 @@ test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warn
       kv('10.244.6.0-24', vx('192.168.77.16', { VNI: 1, VtepMAC: '01:00:5e:00:00:06' })),
       kv('10.244.8.0-24', vx('192.168.77.18', null, 'host-gw')),
     ])
-    assert.deepEqual(peers.compute(leases).map((p) => `${p.subnet.text} ${p.mac} ${p.publicIp.text}`), ['10.244.2.0/24 0a:00:00:00:00:02 192.168.77.12'])
+    assert.deepEqual(
+      peers.compute(leases).map((p) => `${p.subnet.text} ${p.mac} ${p.publicIp.text}`),
+      ['10.244.2.0/24 0a:00:00:00:00:02 192.168.77.12'],
+    )
     peers.compute(leases)
   } finally {
     process.stderr.write = w
@@ -99,7 +130,14 @@ test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flan
   process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
   let peers: VxlanPeer[]
   try {
-    const dual = (v4: string, v6: string, d6: unknown) => JSON.stringify({ PublicIP: v4, PublicIPv6: v6, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' }, ...(d6 === undefined ? {} : { BackendV6Data: d6 }) })
+    const dual = (v4: string, v6: string, d6: unknown) =>
+      JSON.stringify({
+        PublicIP: v4,
+        PublicIPv6: v6,
+        BackendType: 'vxlan',
+        BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' },
+        ...(d6 === undefined ? {} : { BackendV6Data: d6 }),
+      })
     peers = new VxlanPeers(n6, 1).compute(
       new Map([
         kv('10.244.2.0-24&fd44:0:0:2::-64', dual('192.168.77.12', 'fd77::12', { VNI: 1, VtepMAC: '0A:00:00:00:06:02' })),
@@ -109,22 +147,31 @@ test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flan
   } finally {
     process.stderr.write = w
   }
-  assert.deepEqual(peers.map((p) => `${p.subnet.text} ${p.publicIp.text} ${p.mac}`), [
-    '10.244.2.0/24 192.168.77.12 0a:00:00:00:00:02',
-    'fd44:0:0:2::/64 fd77::12 0a:00:00:00:06:02',
-    '10.244.3.0/24 192.168.77.13 0a:00:00:00:00:02',
-  ])
+  assert.deepEqual(
+    peers.map((p) => `${p.subnet.text} ${p.publicIp.text} ${p.mac}`),
+    ['10.244.2.0/24 192.168.77.12 0a:00:00:00:00:02', 'fd44:0:0:2::/64 fd77::12 0a:00:00:00:06:02', '10.244.3.0/24 192.168.77.13 0a:00:00:00:00:02'],
+  )
   assert.match(said.join(''), /no IPv6 peer for lease \/coreos\.com\/network\/subnets\/10\.244\.3\.0-24&fd44:0:0:3::-64: vxlan lease without BackendV6Data/)
   const k = parseVxlanKernel(
     [{ dst: 'fd44:0:0:9::', lladdr: '0a:00:00:00:06:09', state: ['PERMANENT'] }],
     [{ mac: '0a:00:00:00:06:09', dst: 'fd77:0:0:0::19', flags: ['self'], state: 'permanent' }],
-    [{ dst: 'fd44:0:0:9::/64', gateway: 'fd44:0:0:9::', flags: ['onlink'] }, { dst: 'fd44:0:0:1::', flags: [] }],
+    [
+      { dst: 'fd44:0:0:9::/64', gateway: 'fd44:0:0:9::', flags: ['onlink'] },
+      { dst: 'fd44:0:0:1::', flags: [] },
+    ],
     cfg.ipv6Network!,
     own6,
   )
   assert.equal(k.fdb.get('0a:00:00:00:06:09'), 'fd77::19', 'IPv6 texts normalised')
-  const p = planVxlan(peers.filter((x) => x.subnet.family === 6), k, 'flannel-v6.1')
-  assert.equal(p.ipBatch, 'route del fd44:0:0:9::/64 via fd44:0:0:9:: dev flannel-v6.1\nneigh del fd44:0:0:9:: dev flannel-v6.1\nneigh replace fd44:0:0:2:: lladdr 0a:00:00:00:06:02 dev flannel-v6.1 nud permanent\nroute replace fd44:0:0:2::/64 via fd44:0:0:2:: dev flannel-v6.1 onlink\n')
+  const p = planVxlan(
+    peers.filter((x) => x.subnet.family === 6),
+    k,
+    'flannel-v6.1',
+  )
+  assert.equal(
+    p.ipBatch,
+    'route del fd44:0:0:9::/64 via fd44:0:0:9:: dev flannel-v6.1\nneigh del fd44:0:0:9:: dev flannel-v6.1\nneigh replace fd44:0:0:2:: lladdr 0a:00:00:00:06:02 dev flannel-v6.1 nud permanent\nroute replace fd44:0:0:2::/64 via fd44:0:0:2:: dev flannel-v6.1 onlink\n',
+  )
   assert.equal(p.bridgeBatch, 'fdb del 0a:00:00:00:06:09 dev flannel-v6.1 dst fd77::19 self\nfdb replace 0a:00:00:00:06:02 dev flannel-v6.1 dst fd77::12 self permanent\n')
 })
 
@@ -135,7 +182,13 @@ test('dual stack: a lease naming our own PublicIPv6 for a subnet not ours is ign
   const w = process.stderr.write
   process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
   try {
-    const value = JSON.stringify({ PublicIP: '192.168.77.12', PublicIPv6: 'fd77::11', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' }, BackendV6Data: { VNI: 1, VtepMAC: '0a:00:00:00:06:02' } })
+    const value = JSON.stringify({
+      PublicIP: '192.168.77.12',
+      PublicIPv6: 'fd77::11',
+      BackendType: 'vxlan',
+      BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' },
+      BackendV6Data: { VNI: 1, VtepMAC: '0a:00:00:00:06:02' },
+    })
     assert.deepEqual(new VxlanPeers(n6, 1).compute(new Map([kv('10.244.2.0-24&fd44:0:0:2::-64', value)])), [])
   } finally {
     process.stderr.write = w

@@ -86,10 +86,15 @@ test('startCheck: failed reads do nothing (the watch reports outages) and it kee
   mockTimers(t)
   const { h, calls } = hooks(() => 5)
   let reads = 0
-  const stop = startCheck(async () => {
-    reads++
-    throw new Error('etcd unreachable')
-  }, '/k', 20, h)
+  const stop = startCheck(
+    async () => {
+      reads++
+      throw new Error('etcd unreachable')
+    },
+    '/k',
+    20,
+    h,
+  )
   await advance(t, 60)
   stop()
   assert.deepEqual(calls, [])

@@ -57,7 +57,14 @@ test("a part whose program is missing (ENOENT: 'error', never 'exit') is restart
     const failures = () => lines.filter((l) => /weft-nothing could not start: .*ENOENT.*restarting in 1s/.test(l))
     await waitFor('the first failure', () => failures().length >= 1, 5000)
     assert.equal(failures().length, 1, lines.join(''))
-    assert.equal(await within(p.stop().then(() => 'stopped'), 100), 'stopped', 'stop() does not wait for an exit that never comes')
+    assert.equal(
+      await within(
+        p.stop().then(() => 'stopped'),
+        100,
+      ),
+      'stopped',
+      'stop() does not wait for an exit that never comes',
+    )
     t.mock.timers.tick(60_000)
     t.mock.timers.runAll()
     assert.equal(lines.filter((l) => /could not start/.test(l)).length, 1, 'no try after stop()')
@@ -71,8 +78,14 @@ test('a part that exits is restarted, one that exits 0 with stop-all ends the da
     const p = new Part({ name: 'weft-no-such-bundle', args: [] }, (why) => stops.push(why))
     p.start()
     await waitFor('the restart line', () => lines.some((l) => /died \(exit 1\); restarting in 1s/.test(l)), 5000).catch((e) => assert.fail(`${e.message}\n${lines.join('')}`))
-    assert.ok(lines.some((l) => /started weft-no-such-bundle \(pid \d+\)/.test(l)), lines.join(''))
-    assert.ok(lines.some((l) => /weft-no-such-bundle died \(exit 1\); restarting in 1s/.test(l)), lines.join(''))
+    assert.ok(
+      lines.some((l) => /started weft-no-such-bundle \(pid \d+\)/.test(l)),
+      lines.join(''),
+    )
+    assert.ok(
+      lines.some((l) => /weft-no-such-bundle died \(exit 1\); restarting in 1s/.test(l)),
+      lines.join(''),
+    )
     await p.stop()
     const q = new Part({ name: 'weft-no-such-bundle', args: [], onExit: () => 'stop-all' }, (why) => stops.push(why))
     q.start()
@@ -88,21 +101,33 @@ test('a part whose heartbeats stop (it stops itself) is killed as hung and resta
   const { bundleDir } = await import('../../scripts/lib/daemon/supervise.ts')
   const dir = mkdtempSync(join(tmpdir(), 'weft-sup-'))
   // Says ready, beats twice, then stops itself as SIGSTOP would (a stopped process never exits alone).
-  writeFileSync(join(dir, 'part.js'), `const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n');
-say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`) // allow-timer: the child's own schedule, not a wait
+  writeFileSync(
+    join(dir, 'part.js'),
+    `const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n');
+say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`,
+  ) // allow-timer: the child's own schedule, not a wait
   try {
     await withLog(async (lines) => {
       const seen: string[] = []
       const life: string[] = []
-      const p = new Part({ name: relative(bundleDir, join(dir, 'part.js')), args: [], livenessMs: 600, onEvent: (e) => seen.push(e.event), onLifecycle: (w) => life.push(w) }, () => {})
+      const p = new Part(
+        { name: relative(bundleDir, join(dir, 'part.js')), args: [], livenessMs: 600, onEvent: (e) => seen.push(e.event), onLifecycle: (w) => life.push(w) },
+        () => {},
+      )
       p.start()
       await waitFor('the hung part to be started again', () => life.filter((w) => w === 'started').length >= 2, 15_000)
       await p.stop()
       assert.deepEqual(life.slice(0, 4), ['started', 'hung', 'died', 'started'], lines.join(''))
       assert.deepEqual(seen.slice(0, 3), ['ready', 'heartbeat', 'heartbeat'])
       assert.equal(p.restarts >= 1, true)
-      assert.ok(lines.some((l) => /is hung: no heartbeat for [\d.]+ s; killing it \(SIGKILL\)/.test(l)), lines.join(''))
-      assert.ok(lines.some((l) => /was hung and is killed; restarting in 1s/.test(l)), lines.join(''))
+      assert.ok(
+        lines.some((l) => /is hung: no heartbeat for [\d.]+ s; killing it \(SIGKILL\)/.test(l)),
+        lines.join(''),
+      )
+      assert.ok(
+        lines.some((l) => /was hung and is killed; restarting in 1s/.test(l)),
+        lines.join(''),
+      )
     })
   } finally {
     rmSync(dir, { recursive: true, force: true })

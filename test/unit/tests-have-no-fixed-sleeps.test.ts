@@ -53,7 +53,11 @@ test('no test in test/unit or test/e2e sleeps for a fixed time (or sets a timer 
       for (const [n, what, line] of fixedSleeps(readFileSync(f, 'utf8'))) found.push(`${relative(root, f)}:${n}: ${what}: ${line}`)
     }
   }
-  assert.deepEqual(found, [], `fixed sleeps (wait for a condition with test/helpers/wait.ts instead, or mark a timer that is not a wait with "// allow-timer: <why>"):\n${found.join('\n')}`)
+  assert.deepEqual(
+    found,
+    [],
+    `fixed sleeps (wait for a condition with test/helpers/wait.ts instead, or mark a timer that is not a wait with "// allow-timer: <why>"):\n${found.join('\n')}`,
+  )
 })
 
 test('the guard itself: what it catches and what it lets through', () => {

@@ -8,7 +8,14 @@ const vx = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...ra
 
 const spec = vxlanSpec(vx({ Type: 'vxlan' }), 'eth0', '192.168.77.11', 1500)
 const link = (data: Record<string, unknown>, kind = 'vxlan') =>
-  parseLinkState([{ ifname: 'flannel.1', mtu: 1450, address: '0a:11:22:33:44:55', linkinfo: { info_kind: kind, info_data: { id: 1, local: '192.168.77.11', link: 'eth0', port: 8472, learning: false, ...data } } }])!
+  parseLinkState([
+    {
+      ifname: 'flannel.1',
+      mtu: 1450,
+      address: '0a:11:22:33:44:55',
+      linkinfo: { info_kind: kind, info_data: { id: 1, local: '192.168.77.11', link: 'eth0', port: 8472, learning: false, ...data } },
+    },
+  ])!
 
 test('vxlanSpec: flannel defaults (VNI 1, port 0 = 8472, MTU ifMTU-50, nolearning)', () => {
   assert.deepEqual(spec, { name: 'flannel.1', vni: 1, port: 8472, dev: 'eth0', local: '192.168.77.11', mtu: 1450, learning: false, gbp: false })
@@ -26,7 +33,29 @@ test('vxlanSpec: bad VNI, Port, MTU and Learning are named', () => {
 
 test('planDevice: no link -> one ip link add with every attribute', () => {
   assert.deepEqual(planDevice(spec, undefined, '0a:11:22:33:44:55'), [
-    { argv: ['ip', 'link', 'add', 'flannel.1', 'address', '0a:11:22:33:44:55', 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '192.168.77.11', 'dev', 'eth0', 'dstport', '8472', 'nolearning'] },
+    {
+      argv: [
+        'ip',
+        'link',
+        'add',
+        'flannel.1',
+        'address',
+        '0a:11:22:33:44:55',
+        'mtu',
+        '1450',
+        'type',
+        'vxlan',
+        'id',
+        '1',
+        'local',
+        '192.168.77.11',
+        'dev',
+        'eth0',
+        'dstport',
+        '8472',
+        'nolearning',
+      ],
+    },
   ])
 })
 

@@ -8,11 +8,19 @@ import { waitFor, holdsFor, within, activeTimers, timersBackTo } from '../helper
 test('waitFor: the value once the condition holds; on timeout, what it waited for and the last error', async () => {
   let n = 0
   assert.equal(await waitFor('n to reach 3', () => ++n >= 3 && n, 5000, 1), 3)
-  await assert.rejects(waitFor('the impossible', () => false, 30, 5), /^Error: timed out after 30 ms waiting for the impossible$/)
   await assert.rejects(
-    waitFor('a file', () => {
-      throw new Error('ENOENT')
-    }, 30, 5),
+    waitFor('the impossible', () => false, 30, 5),
+    /^Error: timed out after 30 ms waiting for the impossible$/,
+  )
+  await assert.rejects(
+    waitFor(
+      'a file',
+      () => {
+        throw new Error('ENOENT')
+      },
+      30,
+      5,
+    ),
     /waiting for a file: ENOENT/,
   )
 })
@@ -25,7 +33,10 @@ test('holdsFor: passes over the whole window; fails at the first look where the 
   assert.ok(looks >= 2, `looked ${looks} times`)
   const t1 = Date.now()
   let k = 0
-  await assert.rejects(holdsFor('k below 3', () => ++k < 3, 10_000, 5), /^Error: k below 3: stopped holding after \d+ ms of 10000$/)
+  await assert.rejects(
+    holdsFor('k below 3', () => ++k < 3, 10_000, 5),
+    /^Error: k below 3: stopped holding after \d+ ms of 10000$/,
+  )
   assert.ok(Date.now() - t1 < 5000, 'failed at the break, not at the end of the window')
   await assert.rejects(
     holdsFor('routes unchanged', () => assert.deepEqual(['a'], ['b']), 1000),

@@ -90,7 +90,9 @@ function parseRoute(r: unknown): Route {
     const x = r[k]
     if (x === undefined || x === null) continue
     if (typeof x !== 'number' || !Number.isSafeInteger(x)) {
-      throw new Error(`json: cannot unmarshal ${typeof x === 'number' ? `number ${x}` : jsonKind(x)} into Go struct field route.${k} of type ${k === 'table' || k === 'scope' ? '*int' : 'int'}`)
+      throw new Error(
+        `json: cannot unmarshal ${typeof x === 'number' ? `number ${x}` : jsonKind(x)} into Go struct field route.${k} of type ${k === 'table' || k === 'scope' ? '*int' : 'int'}`,
+      )
     }
     out[k] = x
   }
@@ -112,4 +114,3 @@ function routeDst(s: string): string {
   if (prefix > (ip.family === 4 ? 32 : 128) || (m[2].length > 1 && m[2][0] === '0')) throw bad
   return `${ip.text}/${prefix}`
 }
-

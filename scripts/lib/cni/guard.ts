@@ -102,11 +102,30 @@ export function readRegularFile(path: string, max = MAX_SUBNET_FILE): string {
 // bridge's NetConf fields (containernetworking/plugins, plugins/main/bridge) and their Go types.
 // Go matches JSON keys to fields case-insensitively, so the table is keyed in lower case.
 const BRIDGE_FIELDS: Record<string, 'string' | 'bool' | 'int' | 'object' | 'array'> = {
-  cniversion: 'string', name: 'string', type: 'string', bridge: 'string', ipmasqbackend: 'string',
-  isgateway: 'bool', isdefaultgateway: 'bool', forceaddress: 'bool', ipmasq: 'bool', hairpinmode: 'bool',
-  promiscmode: 'bool', preservedefaultvlan: 'bool', macspoofchk: 'bool', enabledad: 'bool',
-  disablecontainerinterface: 'bool', portisolation: 'bool', mtu: 'int', vlan: 'int',
-  capabilities: 'object', dns: 'object', args: 'object', runtimeconfig: 'object', ipam: 'object', vlantrunk: 'array',
+  cniversion: 'string',
+  name: 'string',
+  type: 'string',
+  bridge: 'string',
+  ipmasqbackend: 'string',
+  isgateway: 'bool',
+  isdefaultgateway: 'bool',
+  forceaddress: 'bool',
+  ipmasq: 'bool',
+  hairpinmode: 'bool',
+  promiscmode: 'bool',
+  preservedefaultvlan: 'bool',
+  macspoofchk: 'bool',
+  enabledad: 'bool',
+  disablecontainerinterface: 'bool',
+  portisolation: 'bool',
+  mtu: 'int',
+  vlan: 'int',
+  capabilities: 'object',
+  dns: 'object',
+  args: 'object',
+  runtimeconfig: 'object',
+  ipam: 'object',
+  vlantrunk: 'array',
 }
 
 /**
@@ -119,11 +138,15 @@ export function checkDelegate(d: Record<string, unknown>): void {
     const want = BRIDGE_FIELDS[k.toLowerCase()]
     if (!want || v === null) continue
     const ok =
-      want === 'string' ? typeof v === 'string'
-      : want === 'bool' ? typeof v === 'boolean'
-      : want === 'int' ? typeof v === 'number' && Number.isSafeInteger(v)
-      : want === 'object' ? isObject(v)
-      : Array.isArray(v)
+      want === 'string'
+        ? typeof v === 'string'
+        : want === 'bool'
+          ? typeof v === 'boolean'
+          : want === 'int'
+            ? typeof v === 'number' && Number.isSafeInteger(v)
+            : want === 'object'
+              ? isObject(v)
+              : Array.isArray(v)
     const goType = { string: 'string', bool: 'bool', int: 'int', object: 'struct', array: 'slice' }[want]
     const got = typeof v === 'number' ? `number ${v}` : jsonKind(v)
     if (!ok) throw new CniError(ERR.invalidConfig, `delegate field ${JSON.stringify(k)}: json: cannot unmarshal ${got} into Go struct field NetConf.${k} of type ${goType}`)
@@ -149,6 +172,7 @@ export function configRejected(e: CniError): boolean {
 /** host-local refuses a range with fewer than 4 addresses ("too small to allocate from"), at ADD and at every DEL. */
 export function checkSubnetSize(env: SubnetEnv): void {
   for (const c of [env.subnet, env.ipv6Subnet]) {
-    if (c && c.prefix > (c.family === 4 ? 30 : 126)) throw new Error(`FLANNEL_${c.family === 6 ? 'IPV6_' : ''}SUBNET ${c.text} is too small to allocate from (host-local needs a /${c.family === 4 ? 30 : 126} or larger)`)
+    if (c && c.prefix > (c.family === 4 ? 30 : 126))
+      throw new Error(`FLANNEL_${c.family === 6 ? 'IPV6_' : ''}SUBNET ${c.text} is too small to allocate from (host-local needs a /${c.family === 4 ? 30 : 126} or larger)`)
   }
 }

@@ -93,7 +93,14 @@ function result100(r: Obj, cniVersion?: string): Obj {
     interfaces: nonEmpty(
       list(r.interfaces, 'interfaces').map((i) => {
         const o = isObject(i) ? i : {}
-        return { name: typeof o.name === 'string' ? o.name : '', mac: s(o, 'mac'), mtu: iface(o.mtu) || undefined, sandbox: s(o, 'sandbox'), socketPath: s(o, 'socketPath'), pciID: s(o, 'pciID') }
+        return {
+          name: typeof o.name === 'string' ? o.name : '',
+          mac: s(o, 'mac'),
+          mtu: iface(o.mtu) || undefined,
+          sandbox: s(o, 'sandbox'),
+          socketPath: s(o, 'socketPath'),
+          pciID: s(o, 'pciID'),
+        }
       }),
     ),
     ips: nonEmpty(

@@ -14,13 +14,7 @@ export interface FlagDef {
 
 export type FlagSpec = Record<string, FlagDef>
 
-type Value<D extends FlagDef> = D['type'] extends 'bool'
-  ? boolean
-  : D['type'] extends 'int'
-    ? number
-    : D['type'] extends 'list'
-      ? string[]
-      : string
+type Value<D extends FlagDef> = D['type'] extends 'bool' ? boolean : D['type'] extends 'int' ? number : D['type'] extends 'list' ? string[] : string
 
 export type Flags<S extends FlagSpec> = { [K in keyof S]: Value<S[K]> } & { _: string[] }
 
@@ -47,11 +41,7 @@ function convert(name: string, def: FlagDef, raw: string): string | boolean | nu
  * Parse argv against spec. envPrefix (e.g. "FLANNELD_") enables environment fallbacks:
  * --etcd-endpoints <- FLANNELD_ETCD_ENDPOINTS. A list flag from the environment is split on commas.
  */
-export function parseFlags<S extends FlagSpec>(
-  argv: readonly string[],
-  spec: S,
-  opts: { envPrefix?: string; env?: NodeJS.ProcessEnv; positional?: boolean } = {},
-): Flags<S> {
+export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S, opts: { envPrefix?: string; env?: NodeJS.ProcessEnv; positional?: boolean } = {}): Flags<S> {
   const out: Record<string, unknown> = { _: [] as string[] }
   const seen = new Set<string>()
   for (let i = 0; i < argv.length; i++) {

@@ -27,7 +27,19 @@ export type PartEvent =
   /** our lease's expiry, unix seconds (after acquiring or renewing it) */
   | { event: 'lease'; expiry: number }
   /** one sync of routes (host-gw) or peers (vxlan) applied */
-  | { event: 'synced'; full: boolean; seconds: number; peers: number; desired: number; present: number; added: number; removed: number; replaced: number; ok: boolean; /** why the node cannot carry traffic anyway (forwarding off) */ problem?: string }
+  | {
+      event: 'synced'
+      full: boolean
+      seconds: number
+      peers: number
+      desired: number
+      present: number
+      added: number
+      removed: number
+      replaced: number
+      ok: boolean /** why the node cannot carry traffic anyway (forwarding off) */
+      problem?: string
+    }
   /** something the kernel lost or changed was put back: what, and why it was needed */
   | { event: 'repaired'; kind: 'route' | 'fdb' | 'neigh' | 'rule' | 'device'; what: string; why: string }
   /** a failure worth counting: the registry out of reach, a batch that failed */

@@ -29,7 +29,11 @@ export const FLANNELD_SPEC = {
   log_backtrace_at: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'file:line' },
   'dry-run': { type: 'bool', help: "print what every part would do (each part's own --dry-run), change nothing" },
   version: { type: 'bool', help: 'print version and exit' },
-  v: { type: 'int', default: 0, help: "log verbosity: 1 adds every sync and check that changed nothing, 2 every event a part reports, 3 heartbeats too (passed to the parts as WEFT_LOG_V)" },
+  v: {
+    type: 'int',
+    default: 0,
+    help: 'log verbosity: 1 adds every sync and check that changed nothing, 2 every event a part reports, 3 heartbeats too (passed to the parts as WEFT_LOG_V)',
+  },
   help: { type: 'bool', help: 'show this help' },
 } as const
 

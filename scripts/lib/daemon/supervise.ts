@@ -109,16 +109,19 @@ export class Part {
     const limit = this.spec.livenessMs ?? 0
     if (!limit) return
     clearInterval(this.watchdog)
-    this.watchdog = setInterval(() => {
-      if (this.child !== child || this.stopping || this.hung) return
-      const silent = Date.now() - this.lastEventAt
-      if (silent < limit + (this.heard ? 0 : STARTUP_GRACE_MS)) return
-      this.hung = true
-      const what = `no heartbeat for ${(silent / 1000).toFixed(1)} s`
-      log(`${this.spec.name} (pid ${child.pid}) is hung: ${what}; killing it (SIGKILL) to restart it`)
-      this.spec.onLifecycle?.('hung', what)
-      child.kill('SIGKILL')
-    }, Math.min(500, limit / 4))
+    this.watchdog = setInterval(
+      () => {
+        if (this.child !== child || this.stopping || this.hung) return
+        const silent = Date.now() - this.lastEventAt
+        if (silent < limit + (this.heard ? 0 : STARTUP_GRACE_MS)) return
+        this.hung = true
+        const what = `no heartbeat for ${(silent / 1000).toFixed(1)} s`
+        log(`${this.spec.name} (pid ${child.pid}) is hung: ${what}; killing it (SIGKILL) to restart it`)
+        this.spec.onLifecycle?.('hung', what)
+        child.kill('SIGKILL')
+      },
+      Math.min(500, limit / 4),
+    )
     this.watchdog.unref()
   }
 

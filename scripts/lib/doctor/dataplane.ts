@@ -25,8 +25,8 @@ function nodeView(d: Desired, prefix: string, iface: string, localIps: string[])
   const env = d.env!
   const networks: Cidr[] = []
   const own: Cidr[] = []
-  if (cfg.enableIPv4 && cfg.network && env.subnet) (networks.push(cfg.network), own.push(env.subnet))
-  if (cfg.enableIPv6 && cfg.ipv6Network && env.ipv6Subnet) (networks.push(cfg.ipv6Network), own.push(env.ipv6Subnet))
+  if (cfg.enableIPv4 && cfg.network && env.subnet) networks.push(cfg.network), own.push(env.subnet)
+  if (cfg.enableIPv6 && cfg.ipv6Network && env.ipv6Subnet) networks.push(cfg.ipv6Network), own.push(env.ipv6Subnet)
   return networks.length ? { prefix, iface, cfg, networks, own, localIps } : undefined
 }
 
@@ -54,9 +54,18 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
   const link = await readLink(dev)
   const vtep = d.own?.backendData && typeof d.own.backendData.VtepMAC === 'string' ? d.own.backendData.VtepMAC : undefined
   if (!link) out.push(fail('vxlan device', `${dev} does not exist`, 'systemctl restart flanneld (weft-subnet creates it)'))
-  else if (link.kind !== 'vxlan' || link.id !== vni) out.push(fail('vxlan device', `${dev} is ${link.kind ?? 'not vxlan'} VNI ${link.id}, not vxlan VNI ${vni}`, `ip link del ${dev} && systemctl restart flanneld`))
-  else if (vtep && vtep !== link.mac) out.push(fail('vxlan device', `${dev} has MAC ${link.mac} but our lease publishes VtepMAC ${vtep}: peers send to a MAC nobody has`, 'systemctl restart flanneld (the writer publishes the device\'s MAC)'))
-  else if (d.env?.mtu !== undefined && link.mtu !== d.env.mtu) out.push(fail('vxlan device', `${dev} MTU ${link.mtu} but FLANNEL_MTU is ${d.env.mtu}`, `ip link set dev ${dev} mtu ${d.env.mtu}`))
+  else if (link.kind !== 'vxlan' || link.id !== vni)
+    out.push(fail('vxlan device', `${dev} is ${link.kind ?? 'not vxlan'} VNI ${link.id}, not vxlan VNI ${vni}`, `ip link del ${dev} && systemctl restart flanneld`))
+  else if (vtep && vtep !== link.mac)
+    out.push(
+      fail(
+        'vxlan device',
+        `${dev} has MAC ${link.mac} but our lease publishes VtepMAC ${vtep}: peers send to a MAC nobody has`,
+        "systemctl restart flanneld (the writer publishes the device's MAC)",
+      ),
+    )
+  else if (d.env?.mtu !== undefined && link.mtu !== d.env.mtu)
+    out.push(fail('vxlan device', `${dev} MTU ${link.mtu} but FLANNEL_MTU is ${d.env.mtu}`, `ip link set dev ${dev} mtu ${d.env.mtu}`))
   else out.push(ok('vxlan device', `${dev}: VNI ${vni}, MAC ${link.mac}${vtep ? ' (as published)' : ''}, MTU ${link.mtu}`))
   if (!link) return out
   // DirectRouting: peers on the external interface's networks get plain routes, as weft-routes splits them.
@@ -78,7 +87,14 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
   }
   const directText = direct ? ` + ${directRoutes.length} direct route(s) (DirectRouting)` : ''
   if (!bad.length) out.push(ok('vxlan peers', `${n} peer(s)${directText}: neigh, fdb and route entries all in place, none stale`))
-  else out.push(fail('vxlan peers', `${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} to fix for ${n} peer(s): ${few(bad.map((l) => (/ del /.test(` ${l}`) ? `extra: ${l}` : `want: ${l}`)))}`, fixCmd))
+  else
+    out.push(
+      fail(
+        'vxlan peers',
+        `${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} to fix for ${n} peer(s): ${few(bad.map((l) => (/ del /.test(` ${l}`) ? `extra: ${l}` : `want: ${l}`)))}`,
+        fixCmd,
+      ),
+    )
   return out
 }
 
@@ -86,14 +102,19 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
 export async function checkMasq(d: Desired, o: { ipMasq: boolean; forward: boolean; fullyRandomDisabled: boolean }): Promise<Verdict> {
   if (!d.env?.subnet || !d.env.networks[0]) return skip('masquerade', 'needs subnet.env')
   if (!o.ipMasq && !o.forward) return skip('masquerade', 'neither --ip-masq nor --iptables-forward-rules')
-  const fams = [{ family: 4 as Family, cluster: d.env.networks[0], pod: d.env.subnet }, ...(d.env.ipv6Networks[0] && d.env.ipv6Subnet ? [{ family: 6 as Family, cluster: d.env.ipv6Networks[0], pod: d.env.ipv6Subnet }] : [])]
+  const fams = [
+    { family: 4 as Family, cluster: d.env.networks[0], pod: d.env.subnet },
+    ...(d.env.ipv6Networks[0] && d.env.ipv6Subnet ? [{ family: 6 as Family, cluster: d.env.ipv6Networks[0], pod: d.env.ipv6Subnet }] : []),
+  ]
   const fix = 'systemctl restart flanneld (weft-masq re-applies the whole set within --iptables-resync)'
   try {
     if (d.cfg?.enableNFTables) {
       if (!which('nft')) return fail('masquerade', 'EnableNFTables but nft is not installed', 'apt-get install nftables')
       const have = await existingTables()
       const missing = fams.filter((f) => !have.includes(f.family)).map((f) => (f.family === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'))
-      return missing.length ? fail('masquerade', `nftables table(s) missing: ${missing.join(', ')}`, fix) : ok('masquerade', `nftables tables ${fams.map((f) => (f.family === 4 ? 'flannel-ipv4' : 'flannel-ipv6')).join(', ')} present`)
+      return missing.length
+        ? fail('masquerade', `nftables table(s) missing: ${missing.join(', ')}`, fix)
+        : ok('masquerade', `nftables tables ${fams.map((f) => (f.family === 4 ? 'flannel-ipv4' : 'flannel-ipv6')).join(', ')} present`)
     }
     const { flavour } = await chooseFlavour('auto')
     const diffs: string[] = []

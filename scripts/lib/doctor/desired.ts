@@ -65,7 +65,10 @@ export async function readRegistry(etcd: EtcdClient, prefix: string, d: Desired)
     return fail('registry', `listing ${base}/subnets/: ${errText(e)}`, `etcdctl --endpoints=${etcd.endpoints.join(',')} endpoint health`)
   }
   const c = d.cfg
-  return ok('registry', `etcd ${etcd.endpoints.join(',')} answered in ${Date.now() - t0} ms; Network ${c.network?.text ?? '-'}${c.ipv6Network ? ` + ${c.ipv6Network.text}` : ''}, backend ${c.backend.type}, ${d.leases.size} lease(s)`)
+  return ok(
+    'registry',
+    `etcd ${etcd.endpoints.join(',')} answered in ${Date.now() - t0} ms; Network ${c.network?.text ?? '-'}${c.ipv6Network ? ` + ${c.ipv6Network.text}` : ''}, backend ${c.backend.type}, ${d.leases.size} lease(s)`,
+  )
 }
 
 /** subnet.env against the config and our lease (found by its subnet); its MTU is the mtu check's. */

@@ -38,10 +38,24 @@ export function checkProcesses(wantMasq: boolean): Verdict {
   const missing = want.filter((p) => !procs.has(p))
   const stopped = [...procs].flatMap(([n, ps]) => ps.filter((p) => p.state === 'T').map((p) => `${n} (pid ${p.pid})`))
   const twice = [...procs].filter(([, ps]) => ps.length > 1).map(([n, ps]) => `${n} x${ps.length}`)
-  const seen = want.filter((p) => procs.has(p)).map((p) => `${p} ${procs.get(p)!.map((x) => x.pid).join(',')}`)
-  if (!procs.has('flanneld')) return fail('processes', `flanneld is not running in this network namespace${missing.length < want.length ? ` (found: ${seen.join('; ')})` : ''}`, 'systemctl start flanneld')
+  const seen = want
+    .filter((p) => procs.has(p))
+    .map(
+      (p) =>
+        `${p} ${procs
+          .get(p)!
+          .map((x) => x.pid)
+          .join(',')}`,
+    )
+  if (!procs.has('flanneld'))
+    return fail('processes', `flanneld is not running in this network namespace${missing.length < want.length ? ` (found: ${seen.join('; ')})` : ''}`, 'systemctl start flanneld')
   if (missing.length) return fail('processes', `not running: ${missing.join(', ')} (flanneld restarts a part that dies, with backoff: see its log)`, 'journalctl -u flanneld -n 50')
-  if (stopped.length) return fail('processes', `stopped (SIGSTOP): ${stopped.join(', ')}; flanneld restarts a hung part after --part-liveness-timeout`, `kill -CONT ${stopped.map((s) => /pid (\d+)/.exec(s)![1]).join(' ')}`)
+  if (stopped.length)
+    return fail(
+      'processes',
+      `stopped (SIGSTOP): ${stopped.join(', ')}; flanneld restarts a hung part after --part-liveness-timeout`,
+      `kill -CONT ${stopped.map((s) => /pid (\d+)/.exec(s)![1]).join(' ')}`,
+    )
   if (twice.length) return warn('processes', `more than one copy: ${twice.join(', ')}`, 'systemctl restart flanneld')
   return ok('processes', seen.join('; '))
 }
@@ -53,7 +67,9 @@ export async function checkReadyz(ip: string, port: number): Promise<Verdict> {
   try {
     const r = await fetch(`http://${host}:${port}/readyz?verbose`, { signal: AbortSignal.timeout(3000) })
     const body = (await r.json()) as { ready: boolean; reason: string; parts: Record<string, { state: string; restarts: number }> }
-    const parts = Object.entries(body.parts).map(([n, p]) => `${n} ${p.state}${p.restarts ? ` (${p.restarts} restarts)` : ''}`).join(', ')
+    const parts = Object.entries(body.parts)
+      .map(([n, p]) => `${n} ${p.state}${p.restarts ? ` (${p.restarts} restarts)` : ''}`)
+      .join(', ')
     return body.ready ? ok('readiness', `/readyz 200: ${parts}`) : fail('readiness', `/readyz ${r.status}: ${body.reason}`, 'journalctl -u flanneld -n 50')
   } catch (e) {
     return fail('readiness', `http://${host}:${port}/readyz: ${errText(e)}`, 'systemctl status flanneld')
@@ -74,10 +90,25 @@ export function checkSysctls(v6: boolean): Verdict[] {
   const fwd = sysctl('net.ipv4.ip_forward')
   // The bridge plugin turns forwarding on with the first pod: before any pod (no cni0) it is only a warning.
   const pods = existsSync('/sys/class/net/cni0')
-  if (fwd !== '1') out.push((pods ? fail : warn)('forwarding', `net.ipv4.ip_forward is ${fwd ?? 'unreadable'}: this node drops traffic to and from other nodes' pods${pods ? '' : ' (no pod yet: the bridge plugin turns it on with the first one)'}`, 'sysctl -w net.ipv4.ip_forward=1'))
-  else if (v6 && sysctl('net.ipv6.conf.all.forwarding') !== '1') out.push(fail('forwarding', 'net.ipv6.conf.all.forwarding is off (EnableIPv6)', 'sysctl -w net.ipv6.conf.all.forwarding=1'))
+  if (fwd !== '1')
+    out.push(
+      (pods ? fail : warn)(
+        'forwarding',
+        `net.ipv4.ip_forward is ${fwd ?? 'unreadable'}: this node drops traffic to and from other nodes' pods${pods ? '' : ' (no pod yet: the bridge plugin turns it on with the first one)'}`,
+        'sysctl -w net.ipv4.ip_forward=1',
+      ),
+    )
+  else if (v6 && sysctl('net.ipv6.conf.all.forwarding') !== '1')
+    out.push(fail('forwarding', 'net.ipv6.conf.all.forwarding is off (EnableIPv6)', 'sysctl -w net.ipv6.conf.all.forwarding=1'))
   else out.push(ok('forwarding', `net.ipv4.ip_forward=1${v6 ? ', net.ipv6.conf.all.forwarding=1' : ''}`))
-  if (!existsSync('/proc/sys/net/bridge')) out.push(warn('br_netfilter', 'module br_netfilter not loaded: bridged pod traffic skips iptables (Services through kube-proxy break)', 'modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/br_netfilter.conf'))
+  if (!existsSync('/proc/sys/net/bridge'))
+    out.push(
+      warn(
+        'br_netfilter',
+        'module br_netfilter not loaded: bridged pod traffic skips iptables (Services through kube-proxy break)',
+        'modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/br_netfilter.conf',
+      ),
+    )
   else {
     const off = ['net.bridge.bridge-nf-call-iptables', ...(v6 ? ['net.bridge.bridge-nf-call-ip6tables'] : [])].filter((k) => sysctl(k) !== '1')
     if (off.length) out.push(fail('br_netfilter', `${off.join(', ')} off: bridged pod traffic skips iptables`, off.map((k) => `sysctl -w ${k}=1`).join(' && ')))
@@ -90,7 +121,9 @@ export function checkSysctls(v6: boolean): Verdict[] {
 export function checkConflist(confDir: string, binDirs: string[]): Verdict {
   let files: string[]
   try {
-    files = readdirSync(confDir).filter((f) => /\.(conflist|conf|json)$/.test(f)).sort()
+    files = readdirSync(confDir)
+      .filter((f) => /\.(conflist|conf|json)$/.test(f))
+      .sort()
   } catch (e) {
     return fail('cni config', `${confDir}: ${errText(e)}`, 'weft-install (writes 10-flannel.conflist)')
   }
@@ -103,14 +136,24 @@ export function checkConflist(confDir: string, binDirs: string[]): Verdict {
     return fail('cni config', `${file}: ${errText(e)}`, 'weft-install')
   }
   const plugins = conf.plugins ?? [conf]
-  if (!plugins.some((p) => p.type === 'flannel')) return fail('cni config', `${file} (the runtime's first) has no flannel plugin: ${plugins.map((p) => String(p.type)).join(', ')}`, `mv ${file} ${file}.disabled, or weft-install`)
+  if (!plugins.some((p) => p.type === 'flannel'))
+    return fail(
+      'cni config',
+      `${file} (the runtime's first) has no flannel plugin: ${plugins.map((p) => String(p.type)).join(', ')}`,
+      `mv ${file} ${file}.disabled, or weft-install`,
+    )
   const needed = new Set<string>(['host-local'])
   for (const p of plugins) {
     if (typeof p.type === 'string') needed.add(p.type)
     if (p.type === 'flannel') needed.add(typeof p.delegate?.type === 'string' ? p.delegate.type : 'bridge')
   }
   const missing = [...needed].filter((t) => !binDirs.some((d) => executable(join(d, t))))
-  if (missing.length) return fail('cni config', `${file}: plugin(s) not found in ${binDirs.join(':')}: ${missing.join(', ')}`, missing.includes('flannel') ? 'weft-install' : 'apt-get install containernetworking-plugins')
+  if (missing.length)
+    return fail(
+      'cni config',
+      `${file}: plugin(s) not found in ${binDirs.join(':')}: ${missing.join(', ')}`,
+      missing.includes('flannel') ? 'weft-install' : 'apt-get install containernetworking-plugins',
+    )
   return ok('cni config', `${file}: ${plugins.map((p) => String(p.type)).join(', ')}; plugins found (${[...needed].join(', ')})`)
 }
 
@@ -131,6 +174,11 @@ export async function checkMtu(ext: { name: string; mtu: number }, want: number 
   const links = await runJson<{ ifname: string; mtu: number }[]>(['ip', '-j', 'link', 'show', 'dev', bridge]).catch(() => [])
   const br = links[0]
   if (br && br.mtu > want) bad.push(`${bridge} MTU ${br.mtu} is above ${want}: pods send packets the path cannot carry`)
-  if (bad.length) return fail('mtu', bad.join('; '), envMtu !== want ? 'systemctl restart flanneld (rewrites FLANNEL_MTU); pods keep their old MTU until recreated' : `ip link set dev ${bridge} mtu ${want}`)
+  if (bad.length)
+    return fail(
+      'mtu',
+      bad.join('; '),
+      envMtu !== want ? 'systemctl restart flanneld (rewrites FLANNEL_MTU); pods keep their old MTU until recreated' : `ip link set dev ${bridge} mtu ${want}`,
+    )
   return ok('mtu', `${ext.name} ${ext.mtu}, FLANNEL_MTU ${envMtu}${br ? `, ${bridge} ${br.mtu}` : ''}`)
 }

@@ -49,7 +49,8 @@ export function parseBackend(v: unknown): Backend {
   const type = t.toLowerCase()
   const int = (name: string, dflt: number, min: number, max: number, zeroOk = false): number => {
     const x = goField(raw, name) ?? dflt
-    if (typeof x !== 'number' || !Number.isInteger(x) || ((x < min || x > max) && !(zeroOk && x === 0))) throw bad(`Backend.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(x)}`)
+    if (typeof x !== 'number' || !Number.isInteger(x) || ((x < min || x > max) && !(zeroOk && x === 0)))
+      throw bad(`Backend.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(x)}`)
     return x
   }
   const bool = (name: string): boolean => {

@@ -133,7 +133,10 @@ function checkFamily(fam: Family, net: Cidr | undefined, len: number, minAddr: b
   if (len > 0) {
     // Each host needs room for a bridge and a pod; the first subnet is never leased.
     if (len > width - 2) throw new Error(`invalid network config: ${L} must be less than /${width - 1} (got /${len})`)
-    if (len < net.prefix + 2) throw new Error(`invalid network config: ${N} must be able to accommodate at least four subnets (${L} /${len} does not fit ${net.text} four times; use /${net.prefix + 2} or longer)`)
+    if (len < net.prefix + 2)
+      throw new Error(
+        `invalid network config: ${N} must be able to accommodate at least four subnets (${L} /${len} does not fit ${net.text} four times; use /${net.prefix + 2} or longer)`,
+      )
   } else {
     const minUseful = width - 4
     if (net.prefix > minUseful) throw new Error(`invalid network config: ${N} is too small. Minimum useful network prefix is /${minUseful} (got ${net.text})`)
@@ -146,7 +149,10 @@ function checkFamily(fam: Family, net: Cidr | undefined, len: number, minAddr: b
   const aligned = (v: bigint) => (v & maskOf(fam, len)) === v
   const min = minAddr ?? net.net + size
   const max = maxAddr ?? last + 1n - size
-  for (const [name, v] of [[`${pre}SubnetMin`, min], [`${pre}SubnetMax`, max]] as const) {
+  for (const [name, v] of [
+    [`${pre}SubnetMin`, min],
+    [`${pre}SubnetMax`, max],
+  ] as const) {
     if (!inNet(v)) throw new Error(`invalid network config: ${name} ${formatIp(fam, v)} is not in the range of the ${N} ${net.text}`)
     if (!aligned(v)) throw new Error(`invalid network config: ${name} is not on a ${L} boundary: ${formatIp(fam, v)} (/${len})`)
   }

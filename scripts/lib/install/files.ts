@@ -57,7 +57,11 @@ export function installPlan(o: InstallOptions): FileOut[] {
   if (o.daemon) for (const b of DAEMON_BUNDLES) files.push({ path: join(o.binDir, b), mode: 0o755, from: join(o.distDir, b) })
   if (o.conflist) files.push({ path: join(o.cniConfDir, '10-flannel.conflist'), mode: 0o644, text: o.conflistText ?? conflistText(o.subnetFile, o.dataDir) })
   if (o.unit) {
-    files.push({ path: join(o.systemdDir, 'flanneld.service'), mode: 0o644, text: unitText({ binDir: o.binDir, args: o.flanneldArgs, subnetFile: o.subnetFile, envFile: o.envFile }) })
+    files.push({
+      path: join(o.systemdDir, 'flanneld.service'),
+      mode: 0o644,
+      text: unitText({ binDir: o.binDir, args: o.flanneldArgs, subnetFile: o.subnetFile, envFile: o.envFile }),
+    })
     files.push({ path: TMPFILES_PATH, mode: 0o644, text: TMPFILES_TEXT })
   }
   return files

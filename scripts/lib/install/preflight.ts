@@ -39,18 +39,31 @@ export function preflight(probe: Probe = realProbe): Check[] {
   checks.push(
     fwd === '1'
       ? { ok: true, text: 'net.ipv4.ip_forward = 1' }
-      : { ok: false, text: `net.ipv4.ip_forward = ${fwd ?? '?'}: this node will not forward pod traffic to other nodes; fix: sysctl -w net.ipv4.ip_forward=1 and put net.ipv4.ip_forward=1 in /etc/sysctl.d/99-weft.conf` },
+      : {
+          ok: false,
+          text: `net.ipv4.ip_forward = ${fwd ?? '?'}: this node will not forward pod traffic to other nodes; fix: sysctl -w net.ipv4.ip_forward=1 and put net.ipv4.ip_forward=1 in /etc/sysctl.d/99-weft.conf`,
+        },
   )
   const loaded = probe.exists('/sys/module/br_netfilter')
   const nf = probe.read('/proc/sys/net/bridge/bridge-nf-call-iptables')
   if (!loaded && nf === undefined) {
-    checks.push({ ok: false, text: 'br_netfilter is not loaded: traffic between pods on one bridge skips iptables (kube-proxy Services, network policies); fix: modprobe br_netfilter and put br_netfilter in /etc/modules-load.d/br_netfilter.conf' })
+    checks.push({
+      ok: false,
+      text: 'br_netfilter is not loaded: traffic between pods on one bridge skips iptables (kube-proxy Services, network policies); fix: modprobe br_netfilter and put br_netfilter in /etc/modules-load.d/br_netfilter.conf',
+    })
   } else if (nf !== '1') {
-    checks.push({ ok: false, text: `net.bridge.bridge-nf-call-iptables = ${nf ?? '? (br_netfilter loaded, but not visible in this network namespace)'}: bridged pod traffic skips iptables; fix: sysctl -w net.bridge.bridge-nf-call-iptables=1 and put it in /etc/sysctl.d/99-weft.conf` })
+    checks.push({
+      ok: false,
+      text: `net.bridge.bridge-nf-call-iptables = ${nf ?? '? (br_netfilter loaded, but not visible in this network namespace)'}: bridged pod traffic skips iptables; fix: sysctl -w net.bridge.bridge-nf-call-iptables=1 and put it in /etc/sysctl.d/99-weft.conf`,
+    })
   } else checks.push({ ok: true, text: 'br_netfilter loaded, net.bridge.bridge-nf-call-iptables = 1' })
   const v = probe.iptablesVersion()
   const parsed = v ? parseVersion(v) : undefined
-  if (!parsed) checks.push({ ok: false, text: `iptables not found or not understood (${v ?? 'not on PATH'}): weft-masq needs iptables (nf_tables or legacy) or nft; fix: apt-get install -y iptables` })
+  if (!parsed)
+    checks.push({
+      ok: false,
+      text: `iptables not found or not understood (${v ?? 'not on PATH'}): weft-masq needs iptables (nf_tables or legacy) or nft; fix: apt-get install -y iptables`,
+    })
   else {
     checks.push({
       ok: parsed.modern,

@@ -25,7 +25,14 @@ export interface UnitOptions {
 export function systemdQuote(arg: string): string {
   if (/[\x00-\x1f\x7f]/.test(arg)) throw new Error(`flanneld argument ${JSON.stringify(arg)} has a control character, which a unit line cannot hold`)
   if (/^[A-Za-z0-9_=,:/.@+-]+$/.test(arg)) return arg
-  return '"' + arg.replace(/[\\"]/g, (c) => '\\' + c).replace(/%/g, '%%').replace(/\$/g, '$$$$') + '"'
+  return (
+    '"' +
+    arg
+      .replace(/[\\"]/g, (c) => '\\' + c)
+      .replace(/%/g, '%%')
+      .replace(/\$/g, '$$$$') +
+    '"'
+  )
 }
 
 // Paths go into directives that take no quotes: a plain character set.

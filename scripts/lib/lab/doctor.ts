@@ -26,6 +26,8 @@ export function doctorArgs(lab: Lab, node: LabNode, health = true): string[] {
 
 /** The doctor's table (or --json) and exit code for one node. */
 export async function runDoctor(lab: Lab, node: LabNode, extra: string[] = [], o: { health?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await run(['ip', 'netns', 'exec', node.ns, process.execPath, join(lab.opts.dist, 'weft-doctor'), ...doctorArgs(lab, node, o.health ?? true), ...extra], { nothrow: true })
+  const r = await run(['ip', 'netns', 'exec', node.ns, process.execPath, join(lab.opts.dist, 'weft-doctor'), ...doctorArgs(lab, node, o.health ?? true), ...extra], {
+    nothrow: true,
+  })
   return { code: r.code, stdout: r.stdout, stderr: r.stderr }
 }

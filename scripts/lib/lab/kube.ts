@@ -15,9 +15,7 @@ export class LabKube {
   kubeconfig = ''
   netConf = ''
 
-  constructor(
-    private readonly o: { dir: string; sw: string; ip: string; weftLab: string; netConf: Record<string, unknown> },
-  ) {}
+  constructor(private readonly o: { dir: string; sw: string; ip: string; weftLab: string; netConf: Record<string, unknown> }) {}
 
   /** Certificates, the double in the switch namespace, the kubeconfig and net-conf.json. */
   async start(): Promise<ChildProcess> {
@@ -27,7 +25,23 @@ export class LabKube {
     const ca = makeCa(dir)
     const srv = makeLeaf(ca, 'apiserver', { ips: [this.o.ip] })
     const fd = openSync(join(dir, 'api-double.log'), 'a')
-    const p = spawn('ip', ['netns', 'exec', this.o.sw, process.execPath, this.o.weftLab, '--serve-kube-double', `--host=${this.o.ip}`, `--port=${API_PORT}`, `--cert=${srv.certFile}`, `--key=${srv.keyFile}`, `--ca=${ca.certFile}`], { stdio: ['pipe', 'pipe', fd] })
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.o.sw,
+        process.execPath,
+        this.o.weftLab,
+        '--serve-kube-double',
+        `--host=${this.o.ip}`,
+        `--port=${API_PORT}`,
+        `--cert=${srv.certFile}`,
+        `--key=${srv.keyFile}`,
+        `--ca=${ca.certFile}`,
+      ],
+      { stdio: ['pipe', 'pipe', fd] },
+    )
     closeSync(fd)
     this.proc = p
     const hello = await new Promise<{ url: string; flannel: string }>((resolve, reject) => {
@@ -36,7 +50,10 @@ export class LabKube {
     })
     p.stdout!.resume() // replies to our commands are not read
     this.kubeconfig = join(dir, 'kubeconfig')
-    writeFileSync(this.kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${hello.url}\n    certificate-authority: ${ca.certFile}\nusers:\n- name: flannel\n  user:\n    token: ${hello.flannel}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: flannel\ncurrent-context: lab\n`)
+    writeFileSync(
+      this.kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${hello.url}\n    certificate-authority: ${ca.certFile}\nusers:\n- name: flannel\n  user:\n    token: ${hello.flannel}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: flannel\ncurrent-context: lab\n`,
+    )
     this.netConf = join(dir, 'net-conf.json')
     writeFileSync(this.netConf, JSON.stringify(this.o.netConf) + '\n')
     return p

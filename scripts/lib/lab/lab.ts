@@ -116,7 +116,13 @@ export class Lab {
     await run(['ip', '-n', this.sw, 'link', 'set', 'br0', 'up'])
     await this.netns(this.out)
     await this.cable(this.out, 'vout', OUTSIDE_IP, this.opts.ipv6 ? OUTSIDE_IP6 : undefined)
-    const config = { Network: this.network, Backend: { Type: this.opts.backend ?? 'host-gw' }, ...(this.opts.nftables ? { EnableNFTables: true } : {}), ...(this.opts.ipv6 ? { EnableIPv6: true, IPv6Network: IPV6_NETWORK } : {}), ...this.opts.config }
+    const config = {
+      Network: this.network,
+      Backend: { Type: this.opts.backend ?? 'host-gw' },
+      ...(this.opts.nftables ? { EnableNFTables: true } : {}),
+      ...(this.opts.ipv6 ? { EnableIPv6: true, IPv6Network: IPV6_NETWORK } : {}),
+      ...this.opts.config,
+    }
     if (this.opts.kube) {
       this.kube = new LabKube({ dir: this.dir, sw: this.sw, ip: ETCD_IP, weftLab: join(this.opts.dist, 'weft-lab'), netConf: config })
       this.procs.push(await this.kube.start())
@@ -130,8 +136,29 @@ export class Lab {
   async startEtcd(): Promise<void> {
     const data = join(this.dir, 'etcd')
     const urls = `${this.endpoint},http://127.0.0.1:2379`
-    this.etcd = this.spawnIn(this.sw, ['etcd', '--name', 'lab', '--data-dir', data, '--listen-client-urls', urls, '--advertise-client-urls', this.endpoint,
-      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'lab=http://127.0.0.1:2380', '--log-level', 'error'], join(this.dir, 'etcd.log'))
+    this.etcd = this.spawnIn(
+      this.sw,
+      [
+        'etcd',
+        '--name',
+        'lab',
+        '--data-dir',
+        data,
+        '--listen-client-urls',
+        urls,
+        '--advertise-client-urls',
+        this.endpoint,
+        '--listen-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-cluster',
+        'lab=http://127.0.0.1:2380',
+        '--log-level',
+        'error',
+      ],
+      join(this.dir, 'etcd.log'),
+    )
     await this.until('etcd to answer', async () => (await this.etcdctl(['endpoint', 'health'], true)).code === 0, 15000)
   }
 
@@ -167,7 +194,9 @@ export class Lab {
 
   /** flanneld inside the node's namespace; its stderr is kept in node.log. */
   startFlanneld(node: LabNode, extra: string[] = []): ChildProcess {
-    const registry = this.kube ? this.kube.flanneld(node.name, join(this.opts.dist, 'flanneld')) : [process.execPath, join(this.opts.dist, 'flanneld'), `--etcd-endpoints=${this.endpoint}`]
+    const registry = this.kube
+      ? this.kube.flanneld(node.name, join(this.opts.dist, 'flanneld'))
+      : [process.execPath, join(this.opts.dist, 'flanneld'), `--etcd-endpoints=${this.endpoint}`]
     const args = [...registry, `--subnet-file=${node.subnetFile}`, '--ip-masq', '--iptables-resync=1', ...(this.opts.flanneldArgs ?? []), ...extra]
     const p = this.spawnIn(node.ns, args, node.logFile)
     node.flanneld = p
@@ -325,7 +354,9 @@ export class Lab {
   /** Remove everything: processes, namespaces (with every link in them), files. */
   async down(): Promise<void> {
     for (const p of this.procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM')
-    await Promise.all(this.procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : Promise.race([new Promise((r) => p.once('exit', r)), new Promise((r) => setTimeout(r, 4000))]))))
+    await Promise.all(
+      this.procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : Promise.race([new Promise((r) => p.once('exit', r)), new Promise((r) => setTimeout(r, 4000))]))),
+    )
     this.downSync()
   }
 

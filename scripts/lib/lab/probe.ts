@@ -15,7 +15,10 @@ export async function probe(ns: string, path: string, o: { port?: number; accept
 }
 
 /** /readyz?verbose as a value: ready, the reason, every part's state. */
-export async function readyz(ns: string, port?: number): Promise<{ status: number; ready: boolean; reason: string; parts: Record<string, { state: string; detail: string; pid?: number; restarts: number }> }> {
+export async function readyz(
+  ns: string,
+  port?: number,
+): Promise<{ status: number; ready: boolean; reason: string; parts: Record<string, { state: string; detail: string; pid?: number; restarts: number }> }> {
   const p = await probe(ns, '/readyz?verbose', { port })
   if (!p.status) return { status: 0, ready: false, reason: p.body, parts: {} }
   return { status: p.status, ...JSON.parse(p.body) }

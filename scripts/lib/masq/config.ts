@@ -7,7 +7,7 @@ import { parseSubnetEnv } from '../formats/subnet-env.ts'
 import type { Mode } from './iptables-flavour.ts'
 
 export const spec = {
-  network: { type: 'string', arg: 'CIDR', help: 'cluster network (the network config\'s Network), e.g. 10.244.0.0/16' },
+  network: { type: 'string', arg: 'CIDR', help: "cluster network (the network config's Network), e.g. 10.244.0.0/16" },
   subnet: { type: 'string', arg: 'CIDR', help: "this node's pod subnet (the lease), e.g. 10.244.1.0/24 or 10.244.1.1/24" },
   'ipv6-network': { type: 'string', arg: 'CIDR', help: 'IPv6 cluster network (optional)' },
   'ipv6-subnet': { type: 'string', arg: 'CIDR', help: "this node's IPv6 pod subnet (optional)" },

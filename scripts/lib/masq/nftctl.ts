@@ -23,8 +23,14 @@ export async function listTable(f: Family): Promise<string | undefined> {
 export function listingDiff(f: Family, want: string, have: string | undefined): string[] {
   const t = `${nftFamily(f)} ${tableName(f)}`
   if (have === undefined) return [`missing table ${t}`]
-  const w = want.split('\n').map((l) => l.trim()).filter(Boolean)
-  const h = have.split('\n').map((l) => l.trim()).filter(Boolean)
+  const w = want
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  const h = have
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   const out = w.filter((l) => !h.includes(l)).map((l) => `nft ${t}: missing: ${l}`)
   out.push(...h.filter((l) => !w.includes(l)).map((l) => `nft ${t}: unexpected: ${l}`))
   if (!out.length && w.join('\n') !== h.join('\n')) out.push(`nft ${t}: rules out of order`)

@@ -97,7 +97,9 @@ export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[
       const u = l && usable(l)
       if (u) return u
     }
-    throw new Error(`failed to find any interface to use (--iface ${want.iface.join(',') || '-'}, --iface-regex ${want.ifaceRegex.join(',') || '-'}, --iface-can-reach ${want.canReach || '-'})`)
+    throw new Error(
+      `failed to find any interface to use (--iface ${want.iface.join(',') || '-'}, --iface-regex ${want.ifaceRegex.join(',') || '-'}, --iface-can-reach ${want.canReach || '-'})`,
+    )
   }
   if (want.publicIp) {
     const l = byIp(want.publicIp)

@@ -10,7 +10,11 @@ import type { Family } from '../net/cidr.ts'
 const KEYS: Record<Family, string> = { 4: 'net/ipv4/ip_forward', 6: 'net/ipv6/conf/all/forwarding' }
 
 /** Why this namespace does not forward for these families, or '' (unreadable counts as fine: not ours to guess). */
-export function forwardingProblem(families: Family[], read = (p: string) => readFileSync(`/proc/sys/${p}`, 'utf8'), podsAttached = () => existsSync('/sys/class/net/cni0')): string {
+export function forwardingProblem(
+  families: Family[],
+  read = (p: string) => readFileSync(`/proc/sys/${p}`, 'utf8'),
+  podsAttached = () => existsSync('/sys/class/net/cni0'),
+): string {
   if (!podsAttached()) return ''
   const off: string[] = []
   for (const f of families) {

@@ -27,7 +27,10 @@ export async function readIfaceAndRoutes(iface: string): Promise<{ addrs?: strin
   } catch (e) {
     throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
   }
-  const addrs = links.flatMap((l) => l.addr_info ?? []).map((a) => a.local ?? '').filter(Boolean)
+  const addrs = links
+    .flatMap((l) => l.addr_info ?? [])
+    .map((a) => a.local ?? '')
+    .filter(Boolean)
   return { addrs, nets: v4Nets(links), routes: parseKernelRoutes(routes, 4) }
 }
 
@@ -40,13 +43,16 @@ export async function readIfaceNets(iface: string): Promise<Cidr[]> {
 
 // IPv4 only: parsing the link-local IPv6 address would load ip-num on every start.
 function v4Nets(links: AddrLinks): Cidr[] {
-  return links.flatMap((l) => l.addr_info ?? []).filter((a) => a.family === 'inet').flatMap((a) => {
-    try {
-      return [parseCidr(`${a.local}/${a.prefixlen}`)]
-    } catch {
-      return []
-    }
-  })
+  return links
+    .flatMap((l) => l.addr_info ?? [])
+    .filter((a) => a.family === 'inet')
+    .flatMap((a) => {
+      try {
+        return [parseCidr(`${a.local}/${a.prefixlen}`)]
+      } catch {
+        return []
+      }
+    })
 }
 
 /**

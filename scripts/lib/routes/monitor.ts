@@ -59,10 +59,15 @@ export async function watchRouteDeletions(
   const warn = o.warn
   while (!signal.aborted) {
     // started(): the caller syncs once more, for what changed before the monitor listened.
-    const code = await streamLines(['ip', '-json', 'monitor', 'route'], (line) => {
-      const ev = parseMonitorLine(line)
-      if (ev?.deleted && inNetworks(ev, networks)) onDeleted(ev)
-    }, signal, o.started).catch((e: Error) => (warn(`ip monitor route failed: ${e.message}`), 1))
+    const code = await streamLines(
+      ['ip', '-json', 'monitor', 'route'],
+      (line) => {
+        const ev = parseMonitorLine(line)
+        if (ev?.deleted && inNetworks(ev, networks)) onDeleted(ev)
+      },
+      signal,
+      o.started,
+    ).catch((e: Error) => (warn(`ip monitor route failed: ${e.message}`), 1))
     if (signal.aborted) return
     warn(`ip monitor route exited (code ${code}); restarting it in 1 s (the periodic resync still runs)`)
     await new Promise((r) => setTimeout(r, 1000))

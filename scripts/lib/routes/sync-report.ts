@@ -35,7 +35,8 @@ export function reportSync(o: { full: boolean; repair: boolean; seconds: number;
   if (o.full) saidFwd = problem
   emit({ event: 'synced', full: o.full, seconds: o.seconds, peers: o.peers, desired: o.desired, present, added, removed, replaced, ok, ...(problem ? { problem } : {}) })
   for (const x of o.outcomes) if (x.err) emit({ event: 'error', kind: 'apply', message: x.err })
-  if (!added && !replaced && !removed && ok) debug(`${o.full ? 'full ' : ''}sync: kernel in line with the registry (${o.desired} desired, ${o.peers} peers), ${Math.round(o.seconds * 1000)} ms`)
+  if (!added && !replaced && !removed && ok)
+    debug(`${o.full ? 'full ' : ''}sync: kernel in line with the registry (${o.desired} desired, ${o.peers} peers), ${Math.round(o.seconds * 1000)} ms`)
   if (!o.repair) return
   const lines = o.outcomes.flatMap((x) => x.batch.split('\n').filter(Boolean))
   lines.forEach((line, i) => {

@@ -42,8 +42,12 @@ export function keepFile(path: string, text: string, o: { signal: AbortSignal; l
   arm()
   const t = setInterval(() => (w ? check() : (arm(), check())), o.checkMs ?? 5000)
   t.unref()
-  o.signal.addEventListener('abort', () => {
-    clearInterval(t)
-    w?.close()
-  }, { once: true })
+  o.signal.addEventListener(
+    'abort',
+    () => {
+      clearInterval(t)
+      w?.close()
+    },
+    { once: true },
+  )
 }

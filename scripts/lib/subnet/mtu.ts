@@ -34,7 +34,6 @@ interface IpRoute {
   dev?: string
 }
 
-
 /**
  * The external interface and its MTU, chosen as flanneld chooses it: --iface (a name, or an
  * address held by an interface); else the interface holding --public-ip; else the default route's.
@@ -63,13 +62,15 @@ export async function externalInterface(iface: string, publicIp?: Ip): Promise<I
 
 async function holding(ip: Ip, msg: string): Promise<IpLink> {
   const links = await runJson<IpAddr[]>(['ip', '-j', 'addr', 'show'])
-  const l = links.find((x) => x.addr_info?.some((a) => {
-    try {
-      return parseIp(a.local).value === ip.value && parseIp(a.local).family === ip.family
-    } catch {
-      return false
-    }
-  }))
+  const l = links.find((x) =>
+    x.addr_info?.some((a) => {
+      try {
+        return parseIp(a.local).value === ip.value && parseIp(a.local).family === ip.family
+      } catch {
+        return false
+      }
+    }),
+  )
   if (!l) throw new Error(msg)
   return { ifname: l.ifname, mtu: l.mtu }
 }

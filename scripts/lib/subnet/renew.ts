@@ -105,13 +105,7 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
  * Watch key until it is deleted ('revoked') or signal aborts ('stopped'; the caller tells a stop
  * from revoke() having been called). Reconnects after errors, from the last revision seen.
  */
-async function watchOwnKey(
-  etcd: EtcdClient,
-  key: string,
-  o: KeepOpts,
-  revoke: () => void,
-  onPut: (lease: string) => Promise<void>,
-): Promise<KeepEnd> {
+async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, revoke: () => void, onPut: (lease: string) => Promise<void>): Promise<KeepEnd> {
   let rev = 0
   let recheck = false
   let backoff = 100
@@ -119,20 +113,21 @@ async function watchOwnKey(
   let watching: AbortController | undefined
   let reread = false
   const checkMs = o.checkMs ?? CHECK_MS
-  const stopCheck = checkMs > 0
-    ? startCheck((k) => etcd.get(k), key, checkMs, {
-        delivered: () => (watching ? rev : undefined),
-        // Absent key: the DELETE the watch should have brought (flannel's "revoked").
-        gone: revoke,
-        stalled: (mod, seen) => {
-          if (!watching) return
-          o.log(`the watch on our lease had stalled (our key is at revision ${mod}, the watch delivered up to ${seen}); restarting it`)
-          // The new watch resumes from the last revision delivered: it replays what the dead one
-          // missed, in order (a DELETE then a re-create by someone else is still our DELETE).
-          watching.abort()
-        },
-      })
-    : () => {}
+  const stopCheck =
+    checkMs > 0
+      ? startCheck((k) => etcd.get(k), key, checkMs, {
+          delivered: () => (watching ? rev : undefined),
+          // Absent key: the DELETE the watch should have brought (flannel's "revoked").
+          gone: revoke,
+          stalled: (mod, seen) => {
+            if (!watching) return
+            o.log(`the watch on our lease had stalled (our key is at revision ${mod}, the watch delivered up to ${seen}); restarting it`)
+            // The new watch resumes from the last revision delivered: it replays what the dead one
+            // missed, in order (a DELETE then a re-create by someone else is still our DELETE).
+            watching.abort()
+          },
+        })
+      : () => {}
   try {
     for (;;) {
       if (o.signal.aborted) return 'stopped'

@@ -64,7 +64,18 @@ export function parseLinkState(json: unknown): LinkState | undefined {
   const l = Array.isArray(json) ? (json[0] as Record<string, any> | undefined) : undefined
   if (!l) return undefined
   const d = (l.linkinfo?.info_data ?? {}) as Record<string, any>
-  return { mac: String(l.address ?? ''), mtu: Number(l.mtu), kind: l.linkinfo?.info_kind, id: d.id, local: d.local ?? d.local6, link: d.link, port: d.port, gbp: d.gbp === true, l2miss: d.l2miss === true, group: d.group }
+  return {
+    mac: String(l.address ?? ''),
+    mtu: Number(l.mtu),
+    kind: l.linkinfo?.info_kind,
+    id: d.id,
+    local: d.local ?? d.local6,
+    link: d.link,
+    port: d.port,
+    gbp: d.gbp === true,
+    l2miss: d.l2miss === true,
+    group: d.group,
+  }
 }
 
 /** flannel's reuse test (vxlanLinksIncompat): type, VNI, vtep dev, local, group, l2miss, port, gbp. */

@@ -60,7 +60,9 @@ export class Auth {
     } catch (e) {
       const m = (e as Error).message
       if (/authentication failed|invalid user ID or password/.test(m)) {
-        throw new AuthError(`etcd authentication as user "${this.creds.username}" failed: ${m.replace(/^etcd \/v3\/auth\/authenticate: /, '')} (check --etcd-username and --etcd-password)`)
+        throw new AuthError(
+          `etcd authentication as user "${this.creds.username}" failed: ${m.replace(/^etcd \/v3\/auth\/authenticate: /, '')} (check --etcd-username and --etcd-password)`,
+        )
       }
       // As clientv3 does: credentials for an etcd without auth are not an error; send no token.
       if (/authentication is not enabled/.test(m)) return (this.token = '')

@@ -53,7 +53,6 @@ export class EtcdError extends Error {
   }
 }
 
-
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 const unb64 = (s: unknown) => (typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : '')
 const num = (s: unknown) => (s === undefined || s === null ? 0 : Number(s))
@@ -178,7 +177,8 @@ export class EtcdClient {
   async putIfPresent(key: string, value: string, lease?: string, expect?: string): Promise<boolean> {
     const put: Json = { key: b64(key), value: b64(value) }
     if (lease && lease !== '0') put.lease = lease
-    const compare = expect === undefined ? { target: 'VERSION', key: b64(key), result: 'GREATER', version: '0' } : { target: 'VALUE', key: b64(key), result: 'EQUAL', value: b64(expect) }
+    const compare =
+      expect === undefined ? { target: 'VERSION', key: b64(key), result: 'GREATER', version: '0' } : { target: 'VALUE', key: b64(key), result: 'EQUAL', value: b64(expect) }
     const r = await this.call('/v3/kv/txn', {
       compare: [compare],
       success: [{ request_put: put }],

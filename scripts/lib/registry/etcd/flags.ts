@@ -28,7 +28,10 @@ export const PASSWORD_ENV = 'FLANNELD_ETCD_PASSWORD'
 export function etcdFromFlags(f: EtcdFlagValues): EtcdClient {
   if (f['etcd-password'] && !f['etcd-username']) throw new Error('--etcd-password needs --etcd-username')
   return new EtcdClient({
-    endpoints: f['etcd-endpoints'].split(',').map((s) => s.trim()).filter(Boolean),
+    endpoints: f['etcd-endpoints']
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     cafile: f['etcd-cafile'] || undefined,
     certfile: f['etcd-certfile'] || undefined,
     keyfile: f['etcd-keyfile'] || undefined,

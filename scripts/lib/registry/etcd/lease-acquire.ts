@@ -114,8 +114,15 @@ export async function acquireLease(reg: Registry, o: AcquireOpts): Promise<Acqui
   const v6 = o.cfg.enableIPv6
   const lost: Cidr[] = []
   const lost6: Cidr[] = []
-  const done = (subnet: Cidr, ipv6Subnet: Cidr | undefined, key: string, etcdLease: string, how: Acquired['how']): Acquired =>
-    ({ subnet, ipv6Subnet, key, value, etcdLease, expiresAt: Date.now() + ttl * 1000, how })
+  const done = (subnet: Cidr, ipv6Subnet: Cidr | undefined, key: string, etcdLease: string, how: Acquired['how']): Acquired => ({
+    subnet,
+    ipv6Subnet,
+    key,
+    value,
+    etcdLease,
+    expiresAt: Date.now() + ttl * 1000,
+    how,
+  })
   for (let attempt = 0; attempt < (o.attempts ?? 20); attempt++) {
     const { kvs } = await reg.list(subnetsPrefix(o.prefix))
     const { taken, taken6, leases } = readRegistry(o.prefix, kvs, (m) => o.log(`warning: ${m}`))
@@ -139,7 +146,9 @@ export async function acquireLease(reg: Registry, o: AcquireOpts): Promise<Acqui
         if (ours.etcdLease !== '0' && ours.etcdLease !== id) await reg.revoke(ours.etcdLease).catch(() => {})
         return done(ours.subnet, ours.ipv6Subnet, ours.key, id, 'reused')
       }
-      o.log(`Found lease (${ours.subnet.text}${ours.ipv6Subnet ? ` ${ours.ipv6Subnet.text}` : ''}) for current IP (${o.attrs.publicIp.text}) but not compatible with current config, deleting`)
+      o.log(
+        `Found lease (${ours.subnet.text}${ours.ipv6Subnet ? ` ${ours.ipv6Subnet.text}` : ''}) for current IP (${o.attrs.publicIp.text}) but not compatible with current config, deleting`,
+      )
       await reg.delete(ours.key)
       const i = taken.findIndex((t) => sameCidr(t, ours.subnet))
       if (i >= 0) taken.splice(i, 1)

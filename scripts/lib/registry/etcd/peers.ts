@@ -95,10 +95,15 @@ export class PeerRegistry implements PeerSource {
       signal.addEventListener('abort', stop, { once: true })
       this.restartWatch = stop
       try {
-        await this.client.watch(this.subnetsPrefix, this.revision + 1, (ev) => {
-          const had = this.leases.has(ev.kv.key)
-          if (this.apply(ev)) onChange({ type: ev.type === 'DELETE' ? 'removed' : had ? 'changed' : 'added', key: ev.kv.key })
-        }, ac.signal)
+        await this.client.watch(
+          this.subnetsPrefix,
+          this.revision + 1,
+          (ev) => {
+            const had = this.leases.has(ev.kv.key)
+            if (this.apply(ev)) onChange({ type: ev.type === 'DELETE' ? 'removed' : had ? 'changed' : 'added', key: ev.kv.key })
+          },
+          ac.signal,
+        )
       } catch (e) {
         if (signal.aborted) break
         emit({ event: 'watch-restart', reason: errText(e) })

@@ -51,7 +51,15 @@ export class EtcdRegistry implements Registry {
 
   private acquireOnce(previous: Cidr | undefined, previousV6: Cidr | undefined): Promise<Acquired> {
     const o = this.o
-    return acquireLease(o.dryRun ? new DryRunRegistry(this.client) : this.client, { prefix: this.prefix, cfg: this.cfg!, attrs: this.attrs!, previous, previousV6, ttl: o.ttl!, log: o.log })
+    return acquireLease(o.dryRun ? new DryRunRegistry(this.client) : this.client, {
+      prefix: this.prefix,
+      cfg: this.cfg!,
+      attrs: this.attrs!,
+      previous,
+      previousV6,
+      ttl: o.ttl!,
+      log: o.log,
+    })
   }
 
   /**
@@ -69,13 +77,19 @@ export class EtcdRegistry implements Registry {
       if (why === 'stopped') return why
       const wiped = why === 'reset' || !(await untilReachable(o.log, 'checking the network config', () => this.client.get(`${this.prefix.replace(/\/+$/, '')}/config`)))
       if (!wiped) return 'revoked'
-      o.log(`etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its revision went back: wiped or restored' : 'the network config is gone too'}); keeping the subnet file, registering the same subnet again once the network config is back`)
+      o.log(
+        `etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its revision went back: wiped or restored' : 'the network config is gone too'}); keeping the subnet file, registering the same subnet again once the network config is back`,
+      )
       const again = await this.config(signal)
       if (!again) return 'stopped'
       const cfg = this.cfg!
-      if (again.network?.text !== cfg.network?.text || again.backend.type !== cfg.backend.type) throw new Error(`the network config came back different (${again.network?.text} ${again.backend.type}); exiting so that it is applied from the start`)
+      if (again.network?.text !== cfg.network?.text || again.backend.type !== cfg.backend.type)
+        throw new Error(`the network config came back different (${again.network?.text} ${again.backend.type}); exiting so that it is applied from the start`)
       held = await untilReachable(o.log, 'registering our subnet again', () => this.acquireOnce(held.subnet, held.ipv6Subnet))
-      if (held.subnet.text !== first.subnet.text) throw new Error(`our subnet ${first.subnet.text} was taken by another node while etcd was empty (we got ${held.subnet.text}); exiting so that the subnet file is rewritten from the start`)
+      if (held.subnet.text !== first.subnet.text)
+        throw new Error(
+          `our subnet ${first.subnet.text} was taken by another node while etcd was empty (we got ${held.subnet.text}); exiting so that the subnet file is rewritten from the start`,
+        )
       this.acquired = held
       o.log(`registered ${held.subnet.text} again (${held.how})`)
     }

@@ -79,7 +79,14 @@ export class Transport {
     throw new UnreachableError(`etcd unreachable (${errors.join('; ')})`)
   }
 
-  private once(u: Endpoint, path: string, body: string, signal: AbortSignal | undefined, stream: boolean, headers: Record<string, string>): Promise<http.IncomingMessage | undefined> {
+  private once(
+    u: Endpoint,
+    path: string,
+    body: string,
+    signal: AbortSignal | undefined,
+    stream: boolean,
+    headers: Record<string, string>,
+  ): Promise<http.IncomingMessage | undefined> {
     return new Promise((resolve, reject) => {
       const secure = u.secure
       const mod = secure ? https : http

@@ -29,12 +29,26 @@ export class KubeTransientError extends TransientError {
   }
 }
 
-const TLS_TRUST = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED'])
+const TLS_TRUST = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+])
 
 /** The rule kube-flannel's ClusterRole would need for this request, as RBAC writes it. */
 export function rbacRule(method: string, path: string): string {
   const [p, q = ''] = path.split('?')
-  const seg = p.replace(/^\/api\/v1\//, '').replace(/^namespaces\/[^/]+\//, '').split('/')
+  const seg = p
+    .replace(/^\/api\/v1\//, '')
+    .replace(/^namespaces\/[^/]+\//, '')
+    .split('/')
   const [res, name, sub] = seg
   const resource = sub ? `${res}/${sub}` : res
   const verb = method === 'GET' ? (/(^|&)watch=(true|1)/.test(q) ? 'watch' : name ? 'get' : 'list') : method === 'PATCH' ? 'patch' : method.toLowerCase()
@@ -46,7 +60,15 @@ export class KubeClient {
 
   constructor(readonly target: KubeTarget) {
     if (target.insecure) warn(`insecure-skip-tls-verify is set (${target.source}): the API server's certificate is NOT verified`)
-    this.agent = new Agent({ keepAlive: true, maxSockets: 8, ca: target.ca, cert: target.cert, key: target.key, rejectUnauthorized: !target.insecure, servername: target.serverName })
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: 8,
+      ca: target.ca,
+      cert: target.cert,
+      key: target.key,
+      rejectUnauthorized: !target.insecure,
+      servername: target.serverName,
+    })
   }
 
   /** Open a request; the response once its headers are in (any status). */
@@ -66,7 +88,8 @@ export class KubeClient {
   private classify(e: NodeJS.ErrnoException): Error {
     if (e.name === 'AbortError') return e
     const server = this.target.server.origin
-    if (e.code && TLS_TRUST.has(e.code)) return new PermanentError(`the API server ${server} presented a certificate we do not trust (${e.code}: ${e.message}); check the CA of ${this.target.source}`)
+    if (e.code && TLS_TRUST.has(e.code))
+      return new PermanentError(`the API server ${server} presented a certificate we do not trust (${e.code}: ${e.message}); check the CA of ${this.target.source}`)
     return new KubeTransientError(`the API server ${server} is unreachable: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '))
   }
 
@@ -83,7 +106,10 @@ export class KubeClient {
     if (code === 403) return new PermanentError(`${msg} (403 Forbidden): the ClusterRole bound to us needs the rule ${rbacRule(method, path)}`)
     if (code === 429 || code >= 500) {
       const ra = Number(res.headers['retry-after'])
-      return new KubeTransientError(`${method} ${path.split('?')[0]}: ${code} ${st.reason ?? ''} ${msg}`.replace(/\s+/g, ' '), Number.isFinite(ra) && ra >= 0 ? ra * 1000 : undefined)
+      return new KubeTransientError(
+        `${method} ${path.split('?')[0]}: ${code} ${st.reason ?? ''} ${msg}`.replace(/\s+/g, ' '),
+        Number.isFinite(ra) && ra >= 0 ? ra * 1000 : undefined,
+      )
     }
     return new KubeStatusError(code, st.reason ?? '', `${method} ${path.split('?')[0]}: ${code} ${msg}`)
   }

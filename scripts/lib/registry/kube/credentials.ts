@@ -78,10 +78,17 @@ export function loadTarget(o: TargetOpts): KubeTarget {
   if (o.apiUrl) return { server: url(o.apiUrl, '--kube-api-url'), insecure: false, token: () => undefined, source: `--kube-api-url ${o.apiUrl} (no credentials)` }
   const host = env.KUBERNETES_SERVICE_HOST
   const port = env.KUBERNETES_SERVICE_PORT
-  if (!host || !port) throw new ConfigError('unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined (or give --kubeconfig-file)')
+  if (!host || !port)
+    throw new ConfigError('unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined (or give --kubeconfig-file)')
   const sa = o.saDir ?? env.WEFT_KUBE_SERVICEACCOUNT_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount'
   const token = tokenFile(`${sa}/token`, 'the service account token')
-  return { server: url(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, 'KUBERNETES_SERVICE_HOST/PORT'), ca: file(`${sa}/ca.crt`, 'the service account CA'), insecure: false, token, source: `in-cluster (${sa})` }
+  return {
+    server: url(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, 'KUBERNETES_SERVICE_HOST/PORT'),
+    ca: file(`${sa}/ca.crt`, 'the service account CA'),
+    insecure: false,
+    token,
+    source: `in-cluster (${sa})`,
+  }
 }
 
 type M = { [k: string]: Yaml }
@@ -113,10 +120,14 @@ function fromKubeconfig(path: string, apiUrl?: string): KubeTarget {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw new ConfigError(`kubeconfig ${path}: ${what} is not base64`)
     return Buffer.from(s, 'base64').toString('utf8')
   }
-  const pem = (dataKey: string, fileKey: string, from: M, what: string) => (from[dataKey] ? b64(from[dataKey], dataKey) : from[fileKey] ? file(rel(from[fileKey]), `${what} (${fileKey})`) : undefined)
+  const pem = (dataKey: string, fileKey: string, from: M, what: string) =>
+    from[dataKey] ? b64(from[dataKey], dataKey) : from[fileKey] ? file(rel(from[fileKey]), `${what} (${fileKey})`) : undefined
   const server = apiUrl || cluster.server
   if (typeof server !== 'string' || !server) throw new ConfigError(`kubeconfig ${path}: cluster ${JSON.stringify(ctx.cluster)} has no server`)
-  if (user.exec || user['auth-provider']) throw new ConfigError(`kubeconfig ${path}: user ${JSON.stringify(ctx.user)} uses exec/auth-provider credentials, which weft does not run; use a token, token file or client certificate`)
+  if (user.exec || user['auth-provider'])
+    throw new ConfigError(
+      `kubeconfig ${path}: user ${JSON.stringify(ctx.user)} uses exec/auth-provider credentials, which weft does not run; use a token, token file or client certificate`,
+    )
   const cert = pem('client-certificate-data', 'client-certificate', user, 'client certificate')
   const key = pem('client-key-data', 'client-key', user, 'client key')
   if (!!cert !== !!key) throw new ConfigError(`kubeconfig ${path}: a client certificate needs its key (and the other way round)`)

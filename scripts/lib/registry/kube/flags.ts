@@ -11,12 +11,12 @@ import { KubeRegistry } from './registry.ts'
 import { annotationPrefix, DEFAULT_PREFIX } from './node.ts'
 
 export const KUBE_FLAGS = {
-  'kube-subnet-mgr': { type: 'bool', help: 'contact the Kubernetes API for subnet assignment instead of etcd (the Node\'s podCIDR)' },
-  'kube-api-url': { type: 'string', help: 'Kubernetes API server URL (overrides the kubeconfig\'s server; default: in-cluster)', arg: 'url' },
+  'kube-subnet-mgr': { type: 'bool', help: "contact the Kubernetes API for subnet assignment instead of etcd (the Node's podCIDR)" },
+  'kube-api-url': { type: 'string', help: "Kubernetes API server URL (overrides the kubeconfig's server; default: in-cluster)", arg: 'url' },
   'kubeconfig-file': { type: 'string', help: 'kubeconfig file location (default: in-cluster credentials)', arg: 'file' },
   'kube-annotation-prefix': { type: 'string', default: DEFAULT_PREFIX, help: 'Kubernetes annotation prefix of the Node annotations', arg: 'prefix' },
   'net-config-path': { type: 'string', default: '/etc/kube-flannel/net-conf.json', help: 'path to the network configuration file (kube subnet manager)', arg: 'path' },
-  'set-node-network-unavailable': { type: 'bool', default: true, help: 'set the Node\'s NetworkUnavailable condition to False once subnet.env is written' },
+  'set-node-network-unavailable': { type: 'bool', default: true, help: "set the Node's NetworkUnavailable condition to False once subnet.env is written" },
 } as const
 
 export interface KubeFlagValues {
@@ -31,7 +31,12 @@ export interface KubeFlagValues {
 /** The same flags, for a child part. */
 export function kubeArgs(f: KubeFlagValues): string[] {
   if (!f['kube-subnet-mgr']) return []
-  const a = ['--kube-subnet-mgr', `--kube-annotation-prefix=${f['kube-annotation-prefix']}`, `--net-config-path=${f['net-config-path']}`, `--set-node-network-unavailable=${f['set-node-network-unavailable']}`]
+  const a = [
+    '--kube-subnet-mgr',
+    `--kube-annotation-prefix=${f['kube-annotation-prefix']}`,
+    `--net-config-path=${f['net-config-path']}`,
+    `--set-node-network-unavailable=${f['set-node-network-unavailable']}`,
+  ]
   if (f['kubeconfig-file']) a.push(`--kubeconfig-file=${f['kubeconfig-file']}`)
   if (f['kube-api-url']) a.push(`--kube-api-url=${f['kube-api-url']}`)
   return a
@@ -88,7 +93,15 @@ export async function kubeRegistryFromFlags(f: KubeFlagValues, o: { dryRun?: boo
   const s = kubeSetup(f)
   const client = new KubeClient(s.target)
   log(`Kubernetes API ${s.target.server.origin}, credentials from ${s.target.source}`)
-  return new KubeRegistry(client, { nodeName: await nodeName(client), prefix: s.prefix, netConf: s.netConf, lenFromNode: s.lenFromNode, setNetworkUnavailable: f['set-node-network-unavailable'], dryRun: o.dryRun, informer: informerEnv() })
+  return new KubeRegistry(client, {
+    nodeName: await nodeName(client),
+    prefix: s.prefix,
+    netConf: s.netConf,
+    lenFromNode: s.lenFromNode,
+    setNetworkUnavailable: f['set-node-network-unavailable'],
+    dryRun: o.dryRun,
+    informer: informerEnv(),
+  })
 }
 
 /** Test knobs for the informer, from the environment (WEFT_KUBE_WATCH_SECONDS). */

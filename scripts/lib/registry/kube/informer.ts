@@ -86,24 +86,28 @@ export class NodeInformer {
         try {
           const secs = this.o.watchSeconds?.() ?? 300 + Math.floor(Math.random() * 300)
           const q = new URLSearchParams({ watch: 'true', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(secs) })
-          await this.client.watch(`/api/v1/nodes?${q}`, (ev) => {
-            if (ev.type === 'ERROR') {
-              if (ev.object?.code === 410) gone = true
-              else throw new TransientError(`watch error: ${ev.object?.message ?? JSON.stringify(ev.object)}`)
-              return
-            }
-            const n = trim(ev.object)
-            if (n?.metadata?.resourceVersion) this.resourceVersion = n.metadata.resourceVersion
-            if (ev.type === 'BOOKMARK') return
-            if (ev.type === 'DELETED') {
-              this.nodes.delete(n.metadata.name)
-              onEvent({ type: 'removed', node: n })
-            } else if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
-              const had = this.nodes.has(n.metadata.name)
-              this.nodes.set(n.metadata.name, n)
-              onEvent({ type: had ? 'changed' : 'added', node: n })
-            }
-          }, signal)
+          await this.client.watch(
+            `/api/v1/nodes?${q}`,
+            (ev) => {
+              if (ev.type === 'ERROR') {
+                if (ev.object?.code === 410) gone = true
+                else throw new TransientError(`watch error: ${ev.object?.message ?? JSON.stringify(ev.object)}`)
+                return
+              }
+              const n = trim(ev.object)
+              if (n?.metadata?.resourceVersion) this.resourceVersion = n.metadata.resourceVersion
+              if (ev.type === 'BOOKMARK') return
+              if (ev.type === 'DELETED') {
+                this.nodes.delete(n.metadata.name)
+                onEvent({ type: 'removed', node: n })
+              } else if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
+                const had = this.nodes.has(n.metadata.name)
+                this.nodes.set(n.metadata.name, n)
+                onEvent({ type: had ? 'changed' : 'added', node: n })
+              }
+            },
+            signal,
+          )
           if (Date.now() - started > 1000) backoff = 1000
           else if (!gone) {
             // A stream that ends at once, over and over, must not become a busy loop.
@@ -141,7 +145,10 @@ export class NodeInformer {
  */
 function trim(n: any): KubeNode {
   const m = n?.metadata ?? {}
-  return { metadata: { name: m.name, resourceVersion: m.resourceVersion, annotations: m.annotations }, spec: n?.spec ? { podCIDR: n.spec.podCIDR, podCIDRs: n.spec.podCIDRs } : undefined }
+  return {
+    metadata: { name: m.name, resourceVersion: m.resourceVersion, annotations: m.annotations },
+    spec: n?.spec ? { podCIDR: n.spec.podCIDR, podCIDRs: n.spec.podCIDRs } : undefined,
+  }
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

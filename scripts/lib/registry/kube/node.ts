@@ -52,11 +52,13 @@ export function nodeSubnets(node: KubeNode, cfg: NetworkConfig): Subnets {
   }
   if (cfg.enableIPv4) {
     if (!v4) return { wait: `node "${name}" has no IPv4 pod cidr assigned (podCIDRs ${JSON.stringify(texts)})` }
-    if (!cfg.network || !containsCidr(cfg.network, v4) || v4.prefix <= cfg.network.prefix) throw new Error(`subnet "${cfg.network?.text}" specified in the flannel net config doesn't contain "${v4.text}" PodCIDR of the "${name}" node`)
+    if (!cfg.network || !containsCidr(cfg.network, v4) || v4.prefix <= cfg.network.prefix)
+      throw new Error(`subnet "${cfg.network?.text}" specified in the flannel net config doesn't contain "${v4.text}" PodCIDR of the "${name}" node`)
   }
   if (cfg.enableIPv6) {
     if (!v6) return { wait: `node "${name}" has no IPv6 pod cidr assigned (podCIDRs ${JSON.stringify(texts)})` }
-    if (!cfg.ipv6Network || !containsCidr(cfg.ipv6Network, v6) || v6.prefix <= cfg.ipv6Network.prefix) throw new Error(`subnet "${cfg.ipv6Network?.text}" specified in the flannel net config doesn't contain "${v6.text}" IPv6 PodCIDR of the "${name}" node`)
+    if (!cfg.ipv6Network || !containsCidr(cfg.ipv6Network, v6) || v6.prefix <= cfg.ipv6Network.prefix)
+      throw new Error(`subnet "${cfg.ipv6Network?.text}" specified in the flannel net config doesn't contain "${v6.text}" IPv6 PodCIDR of the "${name}" node`)
   }
   return { lease: { subnet: v4!, ipv6Subnet: cfg.enableIPv6 ? v6 : undefined } }
 }
@@ -99,7 +101,11 @@ export function conditionPatch(node: KubeNode, now: Date): Record<string, unknow
   const cur = (node.status?.conditions ?? []).find((c: { type?: string }) => c?.type === 'NetworkUnavailable')
   if (cur?.status === 'False' && cur?.reason === 'FlannelIsUp') return undefined
   const t = now.toISOString().replace(/\.\d+Z$/, 'Z')
-  return { status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp', message: 'Flannel is running on this node', lastTransitionTime: t, lastHeartbeatTime: t }] } }
+  return {
+    status: {
+      conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlannelIsUp', message: 'Flannel is running on this node', lastTransitionTime: t, lastHeartbeatTime: t }],
+    },
+  }
 }
 
 /** The MACs our vxlan devices had, from our own Node's backend-data annotations (a restart keeps them). */

@@ -83,7 +83,12 @@ export class DesiredRoutes {
         v.skip = `backend type ${JSON.stringify(l.backendType)}, this syncer routes host-gw peers only`
         return v
       }
-      const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
+      const problem = peerProblem(
+        l,
+        node.cfg,
+        node.own.find((o) => o.family === 4),
+        node.own.find((o) => o.family === 6),
+      )
       if (problem) {
         v.skip = problem
         return v

@@ -119,8 +119,8 @@ export function planVxlan(peers: readonly VxlanPeer[], k: VxlanKernel, dev: stri
   const br: string[] = []
   const plan: VxlanPlan = { ipBatch: '', bridgeBatch: '', added: 0, changed: 0, removed: 0 }
   const gone = new Set<string>()
-  for (const [dst, r] of k.routes) if (!wantRoute.has(dst)) (ip.push(`route del ${dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${dev}`), gone.add(dst))
-  for (const [addr] of k.neigh) if (!wantNeigh.has(addr)) (ip.push(`neigh del ${addr} dev ${dev}`), gone.add(addr))
+  for (const [dst, r] of k.routes) if (!wantRoute.has(dst)) ip.push(`route del ${dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${dev}`), gone.add(dst)
+  for (const [addr] of k.neigh) if (!wantNeigh.has(addr)) ip.push(`neigh del ${addr} dev ${dev}`), gone.add(addr)
   for (const [mac, dst] of k.fdb) if (!wantFdb.has(mac)) br.push(`fdb del ${mac} dev ${dev} dst ${dst} self`)
   plan.removed = new Set([...gone].map((g) => g.split('/')[0])).size
   for (const p of sorted) {

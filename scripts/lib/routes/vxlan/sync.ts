@@ -21,7 +21,10 @@ export function vxlanDev(b: VxlanBackend): { dev: string; vni: number } {
 export class VxlanPeers {
   private verdicts = new Map<string, { value: string; peers: VxlanPeer[] }>()
   private readonly v6: boolean
-  constructor(private readonly node: NodeView, private readonly vni: number) {
+  constructor(
+    private readonly node: NodeView,
+    private readonly vni: number,
+  ) {
     this.v6 = node.networks.some((n) => n.family === 6)
   }
 
@@ -50,10 +53,16 @@ export class VxlanPeers {
       const l = parseLease(kv.prefix ?? node.prefix, kv)
       if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) return none('')
       if (l.backendType !== 'vxlan') return none(`backend type ${JSON.stringify(l.backendType)}, this node runs vxlan`)
-      const problem = peerProblem(l, node.cfg, node.own.find((o) => o.family === 4), node.own.find((o) => o.family === 6))
+      const problem = peerProblem(
+        l,
+        node.cfg,
+        node.own.find((o) => o.family === 4),
+        node.own.find((o) => o.family === 6),
+      )
       if (problem) return none(problem)
       if (node.localIps.includes(l.publicIp.text)) return none(`its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`)
-      if (this.v6 && l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text)) return none(`its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`)
+      if (this.v6 && l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text))
+        return none(`its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`)
       const p4 = vxlanPeer(l, this.vni)
       if (typeof p4 === 'string') return none(p4)
       if (!this.v6) return { peers: [p4], why: '' }
@@ -76,7 +85,11 @@ export async function planVxlanSync(node: NodeView, dev: string, peers: VxlanPee
   ])
   const network = node.networks.find((n) => n.family === fam)!
   const own = node.own.filter((o) => o.family === fam)
-  const plan = planVxlan(peers.filter((p) => p.subnet.family === fam), parseVxlanKernel(neigh, fdb, routes, network, own[0]), dev)
+  const plan = planVxlan(
+    peers.filter((p) => p.subnet.family === fam),
+    parseVxlanKernel(neigh, fdb, routes, network, own[0]),
+    dev,
+  )
   if (node.blackhole) {
     const lines = blackholeLines(parseKernelRoutes(blackholes, fam), own)
     plan.ipBatch += lines.map((l) => l + '\n').join('')
@@ -115,7 +128,8 @@ export class VxlanSyncer {
     this.last = { plan, err, planned: peers.filter((p) => p.subnet.family === this.fam).length }
     const bh = plan.blackholes ? `, ${plan.blackholes} blackhole route added` : ''
     const n = peers.filter((p) => p.subnet.family === this.fam).length
-    if (plan.ipBatch || plan.bridgeBatch) log(`vxlan${this.fam === 6 ? ' IPv6' : ''}: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${n} peers)${err ? ', with errors' : ''}`)
+    if (plan.ipBatch || plan.bridgeBatch)
+      log(`vxlan${this.fam === 6 ? ' IPv6' : ''}: ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${bh} (${n} peers)${err ? ', with errors' : ''}`)
     if (err && err !== this.lastError) warn(err)
     this.lastError = err
     return !err
