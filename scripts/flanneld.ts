@@ -22,7 +22,7 @@ import { FLANNELD_SPEC, flanneldValueError } from './lib/daemon/flanneld-flags.t
 import { etcdArgs, etcdChildEnv, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { waitForConfig } from './lib/registry/etcd/config-wait.ts'
-import { KUBE_FLAGS, kubeArgs, kubeSetup, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { kubeArgs, kubeSetup, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
 import { ann } from './lib/registry/kube/node.ts'
 import { PermanentError } from './lib/registry/registry.ts'
 

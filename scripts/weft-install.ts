@@ -7,7 +7,7 @@
 import { existsSync, statSync, readFileSync } from 'node:fs'
 import { dirname, join, isAbsolute } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
-import { runMain, fail } from './lib/core/cli.ts'
+import { runMain } from './lib/core/cli.ts'
 import { errText } from './lib/core/log.ts'
 import { installPlan, extraDirs, TMPFILES_PATH } from './lib/install/files.ts'
 import { pluginLinks } from './lib/install/plugins.ts'

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
-import { runMain, fail } from './lib/core/cli.ts'
+import { runMain } from './lib/core/cli.ts'
 import { errText } from './lib/core/log.ts'
 import { run } from './lib/core/sh.ts'
 import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'

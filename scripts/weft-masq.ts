@@ -2,8 +2,8 @@
 // filter, or the nftables tables flannel-ipv4/flannel-ipv6), installed in one batch, kept in
 // place by a resync loop, removed by --cleanup. Run alone or by flanneld (reference/flanneld.md 2).
 import type { Family } from './lib/net/cidr.ts'
-import { helpText, UsageError } from './lib/core/flags.ts'
-import { runMain, fail } from './lib/core/cli.ts'
+import { helpText } from './lib/core/flags.ts'
+import { runMain } from './lib/core/cli.ts'
 import { debug, errText, log, warn } from './lib/core/log.ts'
 import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
 import { applyPlan, type Step } from './lib/core/sh.ts'

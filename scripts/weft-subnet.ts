@@ -140,11 +140,7 @@ type F = ReturnType<typeof parseFlags<typeof SPEC>>
 /** etcd (flannel's layout) or, with --kube-subnet-mgr, our Kubernetes Node; bad settings exit 2. */
 async function openRegistry(f: F): Promise<Registry> {
   if (f['kube-subnet-mgr']) {
-    try {
-      return await kubeRegistryFromFlags(f, { dryRun: f['dry-run'] })
-    } catch (e) {
-      throw e
-    }
+    return await kubeRegistryFromFlags(f, { dryRun: f['dry-run'] })
   }
   return new EtcdRegistry(etcdFromFlags(f), f['etcd-prefix'], {
     log,

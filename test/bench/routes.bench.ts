@@ -11,7 +11,7 @@
 // bundle (~30 ms here): it is removed from the environment of everything timed.
 // then, at 5000 peers with the daemon running, the latency from a lease put to its route
 // appearing (`ip monitor route`), 50 times, and the daemon's peak RSS (VmHWM).
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -79,7 +79,7 @@ test('weft-install installs under --root with nothing but node, ip and iptables'
   for (const p of ['bridge', 'host-local', 'portmap']) symlinkSync(`/usr/lib/cni/${p}`, join(root, 'usr/lib/cni', p))
   const r = bare([join(bin, 'node'), join(lib, 'weft-install'), '--root', root, '--', '--ip-masq'])
   assert.equal(r.code, 0, r.stderr)
-  assert.match(r.stdout, /^preflight: (ok  |WARN) iptables v\d/m)
+  assert.match(r.stdout, /^preflight: (ok {2}|WARN) iptables v\d/m)
   assert.deepEqual(readFileSync(join(root, 'opt/bin/flanneld')), readFileSync(join(lib, 'flanneld')))
 })
 

@@ -18,7 +18,7 @@ test('weft-lab runs a cluster, prints the table and every check, and removes eve
   const r = sh([process.execPath, dist('weft-lab'), '--nodes', '2', '--pods', '1'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /^node1 +192\.168\.77\.11 +10\.244\.\d+\.1\/24 +pod1 10\.244\.\d+\.2$/m)
-  assert.match(r.stdout, /node1-pod1 +-> ok  node2-pod1/)
+  assert.match(r.stdout, /node1-pod1 +-> ok {2}node2-pod1/)
   assert.match(r.stdout, /it sees 192\.168\.77\.11 \(masqueraded to node1's address\)/)
   // The doctor's table for node1, healthy.
   assert.match(r.stdout, /weft-doctor on node1: +ip netns exec \S+ weft-doctor --etcd-endpoints=/)
@@ -36,7 +36,7 @@ test('weft-lab --backend vxlan --ipv6 --direct-routing: dual stack over vxlan wi
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /backend vxlan \(DirectRouting\)/)
   assert.match(r.stdout, /"Backend":\{"Type":"vxlan","DirectRouting":true\}/)
-  assert.match(r.stdout, /IPv6 pod-to-pod \(ping -6\):\n +node1-pod1 +-> ok  node2-pod1/)
+  assert.match(r.stdout, /IPv6 pod-to-pod \(ping -6\):\n +node1-pod1 +-> ok {2}node2-pod1/)
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
   assert.deepEqual(netnsOf(idOf(r.stdout)), [])
 })

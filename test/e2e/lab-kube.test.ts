@@ -19,7 +19,7 @@ test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, everythi
   assert.match(r.stdout, /backend host-gw, Kubernetes mode/)
   assert.match(r.stdout, /Kubernetes API test double on https:\/\/192\.168\.77\.1:6443/)
   for (const i of [1, 2, 3]) assert.match(r.stdout, new RegExp(`^node${i} +192\\.168\\.77\\.1${i} +10\\.244\\.${i}\\.1/24 +pod1 10\\.244\\.${i}\\.2$`, 'm'))
-  assert.match(r.stdout, /node3-pod1 +-> ok  node1-pod1/)
+  assert.match(r.stdout, /node3-pod1 +-> ok {2}node1-pod1/)
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
   const id = idOf(r.stdout)
   assert.deepEqual(netnsOf(id), [])

@@ -1,7 +1,7 @@
 // A real etcd for tests: started on 127.0.0.1 (or an address inside a test namespace) with a
 // throwaway data dir, stopped by the scope.
 import { createServer } from 'node:net'
-import { Scope, waitFor, sh } from './scope.ts'
+import { type Scope, waitFor, sh } from './scope.ts'
 
 export async function freePort(): Promise<number> {
   return await new Promise((res, rej) => {

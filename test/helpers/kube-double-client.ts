@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Scope, root } from './scope.ts'
+import { type Scope, root } from './scope.ts'
 import { makeCa, makeLeaf, type Ca } from './kube-pki.ts'
 
 export interface KubeDouble {

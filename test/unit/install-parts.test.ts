@@ -51,7 +51,7 @@ test('preflight: each check ok or a warning that says what breaks and the fix', 
   assert.match(bad, /^preflight: WARN iptables not found .*fix: apt-get install -y iptables/m)
   assert.match(
     showChecks(preflight(probe({ fwd: '1', brnf: '0', mod: true, ipt: 'iptables v1.8.7 (legacy)' }))),
-    /WARN net\.bridge\.bridge-nf-call-iptables = 0: .*\n.*ok   iptables v1\.8\.7 \(legacy\): the legacy flavour/,
+    /WARN net\.bridge\.bridge-nf-call-iptables = 0: .*\n.*ok {3}iptables v1\.8\.7 \(legacy\): the legacy flavour/,
   )
   assert.match(showChecks(preflight(probe({ fwd: '1', brnf: '1', mod: true, ipt: 'iptables v1.4.21' }))), /WARN iptables v1\.4\.21: the legacy flavour.*older than 1\.6\.2/)
 })

@@ -101,11 +101,12 @@ test('a part whose heartbeats stop (it stops itself) is killed as hung and resta
   const { bundleDir } = await import('../../scripts/lib/daemon/supervise.ts')
   const dir = mkdtempSync(join(tmpdir(), 'weft-sup-'))
   // Says ready, beats twice, then stops itself as SIGSTOP would (a stopped process never exits alone).
-  writeFileSync(
-    join(dir, 'part.js'),
-    `const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n');
-say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' }); setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)`,
-  ) // allow-timer: the child's own schedule, not a wait
+  const child = [
+    "const fs = require('fs'); const say = (o) => fs.writeSync(Number(process.env.WEFT_EVENTS_FD), JSON.stringify(o) + '\\n')",
+    "say({ event: 'ready', detail: 'up' }); say({ event: 'heartbeat' })",
+    "setTimeout(() => { say({ event: 'heartbeat' }); process.kill(process.pid, 'SIGSTOP') }, 100)", // allow-timer: the child's own schedule, not a wait
+  ]
+  writeFileSync(join(dir, 'part.js'), child.join('\n'))
   try {
     await withLog(async (lines) => {
       const seen: string[] = []

@@ -8,7 +8,7 @@ import { goQuote, isObject, jsonKind } from '../formats/cni-json.ts'
 
 export const SUPPORTED = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC']
-export const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/
+export const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 /** A runtime's network config is a few KB; refuse to buffer more than this from stdin. */
 export const MAX_STDIN = 1 << 20
 

@@ -31,7 +31,7 @@ export function table(vs: Verdict[], width = 120): string {
   const lines = [`${pad('CHECK', cw)}  ${pad('STATE', sw)}  DETAIL / FIX`]
   for (const v of vs) {
     const body = [...wrap(v.detail, rest), ...(v.fix ? wrap(`fix: ${v.fix}`, rest) : [])]
-    body.forEach((b, i) => lines.push(i === 0 ? `${pad(v.check, cw)}  ${pad(MARK[v.state], sw)}  ${b}` : `${' '.repeat(cw + sw + 4)}${b}`))
+    for (const [i, b] of body.entries()) lines.push(i === 0 ? `${pad(v.check, cw)}  ${pad(MARK[v.state], sw)}  ${b}` : `${' '.repeat(cw + sw + 4)}${b}`)
   }
   const n = (s: State) => vs.filter((v) => v.state === s).length
   lines.push('', `${n('fail')} failed, ${n('warn')} warnings, ${n('ok')} ok${n('skip') ? `, ${n('skip')} skipped` : ''}`)

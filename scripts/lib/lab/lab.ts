@@ -252,7 +252,7 @@ export class Lab {
     })
   }
 
-  private cniEnv(node: LabNode, command: string, pod: { ns: string; containerId: string }): NodeJS.ProcessEnv {
+  private cniEnv(_node: LabNode, command: string, pod: { ns: string; containerId: string }): NodeJS.ProcessEnv {
     return {
       ...process.env,
       CNI_COMMAND: command,
