@@ -4,7 +4,7 @@
 // that fixes it, and exit 1; running that command makes the check pass again.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Lab } from '../../scripts/lib/lab/lab.ts'
 import { runDoctor } from '../../scripts/lib/lab/doctor.ts'
@@ -114,21 +114,28 @@ test('a part stopped (SIGSTOP): processes fails naming it, and its fix (SIGCONT)
   assert.equal((await doctor()).code, 0)
 })
 
-test('subnet.env removed: subnet.env and readiness fail (/readyz 503 names the file); back, both pass', async () => {
+test('subnet.env removed: the running writer puts the same file back at once; with flanneld stopped, the doctor names it', async () => {
   const n = lab.nodes[1]
   const text = readFileSync(n.subnetFile, 'utf8')
+  // weft-subnet rewrites a deleted subnet.env at once (issue 13 item 8), so /readyz has no time to
+  // turn 503: the node heals itself, and the doctor finds nothing afterwards.
+  rmSync(n.subnetFile)
+  await lab.until('weft-subnet to write subnet.env again', () => existsSync(n.subnetFile) && readFileSync(n.subnetFile, 'utf8') === text, 10000)
+  await lab.until('ready', async () => (await readyz(n.ns)).ready, 10000)
+  assert.equal((await doctor(1)).code, 0)
+  // With nothing running to rewrite it, a missing subnet.env is what the doctor reports.
+  await lab.stopFlanneld(n)
   rmSync(n.subnetFile)
   let d
   try {
-    await lab.until('/readyz to say so', async () => /subnet\.env is not written/.test((await readyz(n.ns)).reason), 10000)
-    d = await doctor(1)
+    d = await doctor(1, [], false)
   } finally {
     writeFileSync(n.subnetFile, text)
+    lab.startFlanneld(n, FLAGS)
   }
   assert.equal(d.code, 1)
   assert.match(d.checks.get('subnet.env')!.detail, /ENOENT/)
-  assert.match(d.checks.get('readiness')!.detail, /\/readyz 503: .*subnet\.env is not written/)
-  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 10000)
+  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 30000)
   assert.equal((await doctor(1)).code, 0)
 })
 
