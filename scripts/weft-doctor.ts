@@ -7,35 +7,20 @@ import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flag
 import { errText } from './lib/core/log.ts'
 import { selectIface, type ExtIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
-import { ETCD_FLAGS, etcdArgs, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { etcdArgs, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { FLANNELD_SPEC } from './lib/daemon/flanneld-flags.ts'
 import { backendMtu } from './lib/subnet/mtu.ts'
 import { table, exitCode, fail, type Verdict } from './lib/doctor/report.ts'
 import { readRegistry, readSubnetEnv, checkSubnetEnv, checkLease, type Desired } from './lib/doctor/desired.ts'
 import { checkRoutes, checkMasq } from './lib/doctor/dataplane.ts'
 import { checkProcesses, checkReadyz, checkSysctls, checkConflist, checkMtu } from './lib/doctor/node.ts'
 
+// flanneld's own flags (one vocabulary: the doctor is given what flanneld was given), plus its own.
 const SPEC = {
-  ...ETCD_FLAGS,
-  iface: { type: 'list', help: 'interface to use (IP or name), as given to flanneld; may be repeated', arg: 'iface' },
-  'iface-regex': { type: 'list', help: 'as given to flanneld', arg: 'regex' },
-  'iface-can-reach': { type: 'string', help: 'as given to flanneld', arg: 'ip' },
-  'public-ip': { type: 'string', help: 'as given to flanneld (default: the interface address)', arg: 'ip' },
-  'public-ipv6': { type: 'string', help: 'as given to flanneld (not checked yet)', arg: 'ip' },
-  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'the subnet.env flanneld writes', arg: 'path' },
-  'subnet-lease-renew-margin': { type: 'int', default: 60, help: 'as given to flanneld: a lease with less time left is not being renewed' },
-  'ip-masq': { type: 'bool', help: 'as given to flanneld: check FLANNEL-POSTRTG' },
-  'ip-masq-fully-random-disable': { type: 'bool', help: 'as given to flanneld' },
-  'iptables-forward-rules': { type: 'bool', default: true, help: 'as given to flanneld: check FLANNEL-FWD' },
-  'iptables-resync': { type: 'int', default: 5, help: 'accepted (flanneld flag)' },
-  'ip-blackhole-route': { type: 'bool', help: 'accepted (flanneld flag)' },
-  'healthz-ip': { type: 'string', default: '0.0.0.0', help: "flanneld's health address: its /readyz is asked", arg: 'ip' },
-  'healthz-port': { type: 'int', default: 0, help: "flanneld's health port (0: do not ask /readyz)" },
-  'part-liveness-timeout': { type: 'int', default: 5, help: 'accepted (flanneld flag)' },
-  v: { type: 'int', default: 0, help: 'accepted (flanneld flag)' },
+  ...FLANNELD_SPEC,
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: "weft-doctor's own: where the runtime reads network configs", arg: 'dir' },
   'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: "weft-doctor's own: where the runtime finds plugins (colon-separated, like CNI_PATH)", arg: 'dirs' },
-  json: { type: 'bool', help: 'print the checks as JSON (one object: ok, checks[])' },
-  help: { type: 'bool', help: 'show this help' },
+  json: { type: 'bool', help: "weft-doctor's own: print the checks as JSON (one object: ok, checks[])" },
 } satisfies FlagSpec
 
 async function main(): Promise<number> {
@@ -45,6 +30,7 @@ async function main(): Promise<number> {
     return 0
   }
   if (f._.length) throw new UsageError(`unexpected argument ${JSON.stringify(f._[0])}`)
+  if (f['kube-subnet-mgr']) throw new UsageError('--kube-subnet-mgr: weft-doctor reads its desired state from etcd only so far (Kubernetes mode is not checked yet)')
   for (const k of ['public-ip', 'iface-can-reach'] as const) {
     if (!f[k]) continue
     try {
