@@ -59,8 +59,10 @@ async function main(): Promise<void> {
   if (f.resync < 1) throw new UsageError(`--resync must be at least 1 second, got ${f.resync}`)
   startHeartbeat()
   const iface = checkIfaceName(f.iface)
-  if (!f['dry-run']) {
-    holdLock('weft-routes', f['subnet-file']) // one copy per node (issue 13 item 6)
+  // One daemon per node, gone with its flanneld (issue 13 item 6); a one-shot sync (an operator's
+  // repair, the doctor's fix) or a dry run is neither, as in weft-masq.
+  if (!f['dry-run'] && !f.once) {
+    holdLock('weft-routes', f['subnet-file'])
     exitWithSupervisor(log)
   }
   const local = loadLocal(f['subnet-file'], f.subnet, f.network, f['ipv6-subnet'], f['ipv6-network'])
