@@ -33,6 +33,7 @@ export function reportSync(o: { full: boolean; repair: boolean; seconds: number;
   const problem = o.full && o.families ? forwardingProblem(o.families) : ''
   if (problem && problem !== saidFwd) warn(problem)
   if (o.full) saidFwd = problem
+  if (problem && o.families) watchForwarding(o.families)
   emit({ event: 'synced', full: o.full, seconds: o.seconds, peers: o.peers, desired: o.desired, present, added, removed, replaced, ok, ...(problem ? { problem } : {}) })
   for (const x of o.outcomes) if (x.err) emit({ event: 'error', kind: 'apply', message: x.err })
   if (!added && !replaced && !removed && ok)
@@ -46,4 +47,22 @@ export function reportSync(o: { full: boolean; repair: boolean; seconds: number;
     if (i < SHOWN) log(`repaired ${kind} at resync: ${line} (${why})`)
   })
   if (lines.length > SHOWN) log(`repaired ${lines.length - SHOWN} more entries at resync (one event each on flanneld's channel)`)
+}
+
+// The first pod's bridge creates cni0 and turns forwarding on a moment later: a sync that lands in
+// between must not leave the node unready until the next resync. While forwarding is off, read it
+// again every second (one /proc read) and say ready as soon as it is on.
+let fwdTimer: NodeJS.Timeout | undefined
+function watchForwarding(families: Family[]): void {
+  if (fwdTimer) return
+  fwdTimer = setInterval(() => {
+    if (forwardingProblem(families)) return
+    clearInterval(fwdTimer)
+    fwdTimer = undefined
+    if (!saidFwd) return
+    saidFwd = ''
+    log('forwarding is on now')
+    emit({ event: 'ready', detail: 'forwarding is on' })
+  }, 1000)
+  fwdTimer.unref()
 }
