@@ -9,28 +9,9 @@
 // Timer-driven code in unit tests runs under node:test's mock.timers instead (see
 // test/unit/subnet-renew-check.test.ts); these helpers keep real time even then, because they
 // captured the real setTimeout before any test could mock it.
-import type { ChildProcess } from 'node:child_process'
+import { pause, untilPrinted, waitFor, within } from '../../scripts/lib/core/wait.ts'
 
-const realSetTimeout = globalThis.setTimeout
-const realClearTimeout = globalThis.clearTimeout
-const pause = (ms: number) => new Promise<void>((r) => realSetTimeout(r, ms))
-
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000, stepMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    // One last look at the deadline: a slow machine may have spent the window in fn itself.
-    if (Date.now() >= end) break
-    await pause(Math.min(stepMs, Math.max(1, end - Date.now())))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : last}` : ''}`)
-}
+export { untilPrinted, waitFor, within }
 
 /**
  * fn holds (returns truthy, does not throw) at every look over ms, the last look at or after the
@@ -53,17 +34,6 @@ export async function holdsFor(what: string, fn: () => unknown | Promise<unknown
   }
 }
 
-/** p's value, or `still running after <ms> ms` if it has not settled by then (its timer is cleared). */
-export async function within<T>(p: Promise<T>, ms: number): Promise<T | string> {
-  let t: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<string>((r) => (t = realSetTimeout(() => r(`still running after ${ms} ms`), ms)))
-  try {
-    return await Promise.race([p, deadline])
-  } finally {
-    realClearTimeout(t)
-  }
-}
-
 /** Active timers in this process (what "no timer left behind" counts). */
 export const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
 
@@ -79,29 +49,4 @@ export async function timersBackTo(base: number, timeoutMs = 5000): Promise<void
     timeoutMs,
     20,
   )
-}
-
-/**
- * Resolves once p has printed text on stdout (e.g. a server's "up" once listening); rejects if p
- * exits first or the deadline passes, naming what it saw. Call it right after starting p.
- */
-export function untilPrinted(p: ChildProcess, text: string, timeoutMs = 10000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = ''
-    const t = realSetTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for "${text}" from pid ${p.pid}; it printed: ${JSON.stringify(out)}`)), timeoutMs)
-    const onData = (d: Buffer) => {
-      out += d
-      if (out.includes(text)) finish()
-    }
-    const onExit = (code: number | null) => finish(new Error(`pid ${p.pid} exited (${code}) before printing "${text}"; it printed: ${JSON.stringify(out)}`))
-    function finish(e?: Error) {
-      realClearTimeout(t)
-      p.stdout?.off('data', onData)
-      p.off('exit', onExit)
-      if (e) reject(e)
-      else resolve()
-    }
-    p.stdout?.on('data', onData)
-    p.once('exit', onExit)
-  })
 }

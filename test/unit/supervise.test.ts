@@ -8,19 +8,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { Part } from '../../scripts/lib/daemon/supervise.ts'
 import { waitFor, within } from '../helpers/wait.ts'
+import { withLog } from '../helpers/log.ts'
 
-// Part logs through lib/core/log.ts, which writes to process.stderr and takes no sink: the lines are
-// caught by replacing process.stderr.write for the test's length (a seam log.ts does not offer yet).
-async function withLog<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
-  const lines: string[] = []
-  const write = process.stderr.write.bind(process.stderr)
-  process.stderr.write = ((s: string | Uint8Array) => (lines.push(String(s)), true)) as typeof process.stderr.write
-  try {
-    return await fn(lines)
-  } finally {
-    process.stderr.write = write
-  }
-}
+// Part logs through lib/core/log.ts; test/helpers/log.ts catches its lines through the log sink.
 const mockTimers = (t: TestContext) => t.mock.timers.enable({ apis: ['setTimeout'] })
 
 test('a part whose spawn fails (E2BIG) is restarted with backoff, and stop() cancels the next try', async (t) => {

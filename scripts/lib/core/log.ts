@@ -33,9 +33,23 @@ export function formatLine(level: Level, msg: string, o: { journal: boolean; now
   return `${(o.now ?? new Date()).toISOString()} ${o.program ?? prog} ${flat}\n`
 }
 
+/** Where finished log lines go: stderr, unless a test or an embedding program gives another sink. */
+export type LogSink = (line: string, level: Level) => void
+const toStderr: LogSink = (line) => {
+  process.stderr.write(line)
+}
+let sink: LogSink = toStderr
+
+/** Sends log lines to `next` (stderr again with no argument); returns the sink it replaced. */
+export function setLogSink(next: LogSink = toStderr): LogSink {
+  const before = sink
+  sink = next
+  return before
+}
+
 function write(level: Level, msg: string): void {
   journal ??= underJournald()
-  process.stderr.write(formatLine(level, msg, { journal }))
+  sink(formatLine(level, msg, { journal }), level)
 }
 
 export function log(msg: string): void {

@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../core/sh.ts'
+import { untilPrinted, waitFor } from '../core/wait.ts'
 import { LabKube } from './kube.ts'
 import { parseCidr, formatIp } from '../net/cidr.ts'
 
@@ -308,7 +309,7 @@ export class Lab {
     const srv = this.startWhoAmI(b.ns, target)
     const out = this.startWhoAmI(this.out, outside)
     try {
-      await Promise.all([listening(srv), listening(out)])
+      await Promise.all([untilPrinted(srv, 'up', 5000), untilPrinted(out, 'up', 5000)])
       return { byPod: await this.sourceSeen(a.ns, target), outside: await this.sourceSeen(a.ns, outside) }
     } finally {
       srv.kill()
@@ -342,13 +343,9 @@ export class Lab {
     return existsSync(node.logFile) ? readFileSync(node.logFile, 'utf8') : ''
   }
 
+  /** Waits for fn to hold, with a deadline (lib/core/wait.ts, the same wait the tests use). */
   async until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10000): Promise<void> {
-    const end = Date.now() + timeoutMs
-    while (Date.now() < end) {
-      if (await fn()) return
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`)
+    await waitFor(what, fn, timeoutMs, 100)
   }
 
   /** Remove everything: processes, namespaces (with every link in them), files. */
@@ -373,21 +370,4 @@ export class Lab {
     const live = this.procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => p.pid)
     writeFileSync(join(this.dir, 'manifest.json'), JSON.stringify({ namespaces: this.namespaces, pids: live }) + '\n')
   }
-}
-
-/** Resolves once a startWhoAmI server printed "up" (listening), or after 5 s, or when it exits. */
-function listening(p: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, 5000)
-    let text = ''
-    p.stdout?.on('data', (d) => {
-      text += d
-      if (text.includes('up')) done()
-    })
-    p.once('exit', done)
-    function done() {
-      clearTimeout(t)
-      resolve()
-    }
-  })
 }
