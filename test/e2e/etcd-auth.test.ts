@@ -3,10 +3,11 @@
 // flanneld handing the password to its parts through the environment, never their argv.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { Scope, inNs, dist, waitFor, sh, must } from '../helpers/scope.ts'
-import { startEtcd, etcdctl, freePort, type Etcd } from '../helpers/etcd.ts'
+import { Scope, inNs, dist, waitFor, sh } from '../helpers/scope.ts'
+import { startEtcd, etcdctl, type Etcd } from '../helpers/etcd.ts'
+import { makeCa, makeLeaf } from '../helpers/kube-pki.ts'
 import { EtcdClient, AuthError, EtcdError } from '../../scripts/lib/registry/etcd/client.ts'
 
 const scope = new Scope()
@@ -140,37 +141,8 @@ test('a token etcd has expired (--auth-token-ttl=2) is renewed transparently, fo
 test('over TLS (https, --etcd-cafile): the token travels the same way', async () => {
   const dir = scope.tmp('etcd-auth-tls')
   const f = (n: string) => join(dir, n)
-  must(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=weft-auth-ca'])
-  must(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('s.key'), '-subj', '/CN=127.0.0.1', '-out', f('s.csr')])
-  // etcd's gateway dials its own gRPC side with the server certificate: clientAuth too.
-  writeFileSync(f('s.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n')
-  must(['openssl', 'x509', '-req', '-in', f('s.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-out', f('s.crt'), '-extfile', f('s.ext')])
-  const [cp, pp] = [await freePort(), await freePort()]
-  const endpoint = `https://127.0.0.1:${cp}`
-  scope.spawn([
-    'etcd',
-    '--name',
-    'atls',
-    '--data-dir',
-    f('data'),
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    `http://127.0.0.1:${pp}`,
-    '--initial-advertise-peer-urls',
-    `http://127.0.0.1:${pp}`,
-    '--initial-cluster',
-    `atls=http://127.0.0.1:${pp}`,
-    '--cert-file',
-    f('s.crt'),
-    '--key-file',
-    f('s.key'),
-    '--log-level',
-    'error',
-  ])
-  await waitFor('etcd over TLS', () => etcdctl(endpoint, ['--cacert', f('ca.crt'), 'endpoint', 'health']).code === 0, 15000, 100)
+  makeLeaf(makeCa(dir, 'ca'), 's', { ips: ['127.0.0.1'], alsoClient: true })
+  const { endpoint } = await startEtcd(scope, { tls: { cert: f('s.crt'), key: f('s.key') }, ctlArgs: ['--cacert', f('ca.crt')] })
   for (const a of [
     ['user', 'add', 'root:rootpw'],
     ['user', 'grant-role', 'root', 'root'],

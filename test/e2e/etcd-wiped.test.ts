@@ -4,9 +4,8 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
-import { Scope, waitFor, dist, sh } from '../helpers/scope.ts'
-import { etcdctl, freePort } from '../helpers/etcd.ts'
+import { Scope, waitFor, dist } from '../helpers/scope.ts'
+import { etcdctl, startEtcd } from '../helpers/etcd.ts'
 
 const scope = new Scope()
 after(() => scope.close())
@@ -14,34 +13,8 @@ after(() => scope.close())
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
 
 test('etcd wiped: no exit, the same subnet registered again once the config is back', { timeout: 120_000 }, async () => {
-  const [client, peer] = [await freePort(), await freePort()]
-  const dir = scope.tmp('etcd')
-  const endpoint = `http://127.0.0.1:${client}`
-  const argv = [
-    'etcd',
-    '--name',
-    'weft-wipe',
-    '--data-dir',
-    join(dir, 'data'),
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-advertise-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-cluster',
-    `weft-wipe=http://127.0.0.1:${peer}`,
-    '--log-level',
-    'error',
-  ]
-  const up = async () => {
-    const p = scope.spawn(argv)
-    await waitFor('etcd to answer', () => sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health']).code === 0, 15000, 100)
-    return p
-  }
-  let etcd: ChildProcess = await up()
+  const etcd = await startEtcd(scope)
+  const endpoint = etcd.endpoint
   // history, so the wiped cluster's revision is clearly lower
   for (let i = 0; i < 20; i++) etcdctl(endpoint, ['put', `/pad/${i}`, 'x'])
   assert.equal(etcdctl(endpoint, ['put', '/coreos.com/network/config', CONFIG]).code, 0)
@@ -58,10 +31,9 @@ test('etcd wiped: no exit, the same subnet registered again once the config is b
   const key = `/coreos.com/network/subnets/${subnet.replace('/', '-')}`
 
   // wipe: stop, remove the data, start empty (a new cluster, revision back to 1)
-  etcd.kill('SIGTERM')
-  await new Promise((r) => (etcd.exitCode !== null ? r(null) : etcd.once('exit', r)))
-  rmSync(join(dir, 'data'), { recursive: true, force: true })
-  etcd = await up()
+  await etcd.stop()
+  rmSync(etcd.dataDir, { recursive: true, force: true })
+  await etcd.start()
   await waitFor('the writer to notice the wipe', () => /etcd lost our lease .* with the rest of its data/.test(log), 60000).catch(() => assert.fail(log))
   await waitFor('the writer to wait for the config', () => /flannel config not found in etcd store/.test(log), 20000).catch(() => assert.fail(log))
   assert.equal(exited, undefined, `the writer exited: ${log}`)

@@ -5,42 +5,19 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Scope, waitFor, dist, sh } from '../helpers/scope.ts'
-import { etcdctl, freePort } from '../helpers/etcd.ts'
+import { Scope, dist } from '../helpers/scope.ts'
+import { etcdctl, freePort, startEtcd } from '../helpers/etcd.ts'
 
 const scope = new Scope()
 let endpoint = ''
 let sock = ''
 before(async () => {
   // etcd on 127.0.0.1 and on a unix socket at once
-  const [client, peer, unixPort] = [await freePort(), await freePort(), await freePort()]
-  const dir = scope.tmp('etcd')
-  endpoint = `http://127.0.0.1:${client}`
+  const unixPort = await freePort()
+  const dir = scope.tmp('etcd-cwd')
   // etcd 3.4 names its socket file "localhost:<port>" in its working directory
   sock = join(dir, `localhost:${unixPort}`)
-  scope.spawn(
-    [
-      'etcd',
-      '--name',
-      'weft-parity',
-      '--data-dir',
-      join(dir, 'data'),
-      '--listen-client-urls',
-      `${endpoint},unix://localhost:${unixPort}`,
-      '--advertise-client-urls',
-      endpoint,
-      '--listen-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-cluster',
-      `weft-parity=http://127.0.0.1:${peer}`,
-      '--log-level',
-      'error',
-    ],
-    { cwd: dir },
-  )
-  await waitFor('etcd to answer', () => sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health']).code === 0, 15000, 100)
+  endpoint = (await startEtcd(scope, { alsoListen: [`unix://localhost:${unixPort}`], cwd: dir })).endpoint
 })
 after(() => scope.close())
 

@@ -2,10 +2,11 @@
 // against a real etcd on 127.0.0.1 that requires them.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Scope, waitFor, must, sh, dist } from '../helpers/scope.ts'
-import { freePort } from '../helpers/etcd.ts'
+import { Scope, sh, dist } from '../helpers/scope.ts'
+import { etcdctl, startEtcd } from '../helpers/etcd.ts'
+import { makeCa, makeLeaf } from '../helpers/kube-pki.ts'
 import { EtcdClient } from '../../scripts/lib/registry/etcd/client.ts'
 
 const scope = new Scope()
@@ -13,67 +14,14 @@ let endpoint = ''
 let dir = ''
 const f = (n: string) => join(dir, n)
 
-function cert(name: string, cn: string, ext: string): void {
-  must(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/CN=${cn}`, '-out', f(`${name}.csr`)])
-  writeFileSync(f(`${name}.ext`), ext)
-  must([
-    'openssl',
-    'x509',
-    '-req',
-    '-in',
-    f(`${name}.csr`),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-out',
-    f(`${name}.crt`),
-    '-extfile',
-    f(`${name}.ext`),
-  ])
-}
-
 before(async () => {
   dir = scope.tmp('etcd-tls')
-  must(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=weft-test-ca'])
-  // etcd's own HTTP gateway dials its gRPC side with the server certificate: it needs clientAuth too.
-  cert('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n')
-  cert('client', 'weft-node', 'extendedKeyUsage=clientAuth\n')
-  const client = await freePort()
-  const peer = await freePort()
-  endpoint = `https://127.0.0.1:${client}`
-  scope.spawn([
-    'etcd',
-    '--name',
-    'tls',
-    '--data-dir',
-    join(dir, 'data'),
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-advertise-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-cluster',
-    `tls=http://127.0.0.1:${peer}`,
-    '--cert-file',
-    f('server.crt'),
-    '--key-file',
-    f('server.key'),
-    '--client-cert-auth',
-    '--trusted-ca-file',
-    f('ca.crt'),
-    '--log-level',
-    'error',
-  ])
-  const ctl = ['etcdctl', '--endpoints', endpoint, '--cacert', f('ca.crt'), '--cert', f('client.crt'), '--key', f('client.key')]
-  await waitFor('etcd over TLS', () => sh([...ctl, 'endpoint', 'health']).code === 0, 15000, 100)
-  must([...ctl, 'put', '/tls/network/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'])
+  const ca = makeCa(dir, 'ca')
+  makeLeaf(ca, 'server', { ips: ['127.0.0.1'], alsoClient: true })
+  makeLeaf(ca, 'client', { user: 'weft-node' })
+  const ctlArgs = ['--cacert', f('ca.crt'), '--cert', f('client.crt'), '--key', f('client.key')]
+  endpoint = (await startEtcd(scope, { tls: { cert: f('server.crt'), key: f('server.key'), trustedCa: f('ca.crt') }, ctlArgs })).endpoint
+  assert.equal(etcdctl(endpoint, [...ctlArgs, 'put', '/tls/network/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}']).code, 0)
 })
 after(async () => {
   await scope.close()

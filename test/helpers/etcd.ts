@@ -22,13 +22,29 @@ export interface Etcd {
   start(): Promise<void>
 }
 
+export interface EtcdOptions {
+  netns?: string
+  ip?: string
+  extraArgs?: string[]
+  /** https with this server certificate and key; with trustedCa, client certificates are required */
+  tls?: { cert: string; key: string; trustedCa?: string }
+  /** more client URLs to listen on (a unix:// socket, say) */
+  alsoListen?: string[]
+  /** etcd's working directory (where it makes unix sockets) */
+  cwd?: string
+  /** etcdctl flags the health check needs (--cacert, --cert, --key) */
+  ctlArgs?: string[]
+}
+
 /** Start etcd; with netns+ip it listens there, else on 127.0.0.1 with free ports. */
-export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: string; extraArgs?: string[] } = {}): Promise<Etcd> {
+export async function startEtcd(scope: Scope, opts: EtcdOptions = {}): Promise<Etcd> {
   const ip = opts.ip ?? '127.0.0.1'
   const client = opts.netns ? 2379 : await freePort()
   const peer = opts.netns ? 2380 : await freePort()
   const dir = scope.tmp('etcd')
-  const endpoint = `http://${ip}:${client}`
+  const endpoint = `${opts.tls ? 'https' : 'http'}://${ip}:${client}`
+  const tls = opts.tls ? ['--cert-file', opts.tls.cert, '--key-file', opts.tls.key] : []
+  if (opts.tls?.trustedCa) tls.push('--client-cert-auth', '--trusted-ca-file', opts.tls.trustedCa)
   const argv = [
     'etcd',
     '--name',
@@ -36,7 +52,7 @@ export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: strin
     '--data-dir',
     dir,
     '--listen-client-urls',
-    endpoint,
+    [endpoint, ...(opts.alsoListen ?? [])].join(','),
     '--advertise-client-urls',
     endpoint,
     '--listen-peer-urls',
@@ -47,15 +63,12 @@ export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: strin
     `weft-test=http://${ip}:${peer}`,
     '--log-level',
     'error',
+    ...tls,
     ...(opts.extraArgs ?? []),
   ]
-  let proc = scope.spawn(argv, { netns: opts.netns })
-  const health = async () => {
-    const r = opts.netns
-      ? sh(['ip', 'netns', 'exec', opts.netns, 'etcdctl', '--endpoints', endpoint, 'endpoint', 'health'])
-      : sh(['etcdctl', '--endpoints', endpoint, 'endpoint', 'health'])
-    return r.code === 0
-  }
+  const spawnOpts = { netns: opts.netns, ...(opts.cwd ? { cwd: opts.cwd } : {}) }
+  let proc = scope.spawn(argv, spawnOpts)
+  const health = async () => etcdctl(endpoint, [...(opts.ctlArgs ?? []), 'endpoint', 'health'], { netns: opts.netns }).code === 0
   await waitFor('etcd to answer', health, 15000, 100)
   return {
     endpoint,
@@ -65,7 +78,7 @@ export async function startEtcd(scope: Scope, opts: { netns?: string; ip?: strin
       await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)))
     },
     async start() {
-      proc = scope.spawn(argv, { netns: opts.netns })
+      proc = scope.spawn(argv, spawnOpts)
       await waitFor('etcd to answer again', health, 15000, 100)
     },
   }

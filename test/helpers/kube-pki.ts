@@ -42,15 +42,27 @@ export function makeCa(dir: string, name = 'weft-test-ca'): Ca {
   return { dir, certFile, keyFile, cert: readFileSync(certFile, 'utf8') }
 }
 
-/** A leaf signed by ca: server (SANs = ips) or client (CN = user, O = group). */
-export function makeLeaf(ca: Ca, name: string, o: { ips?: string[]; user?: string; group?: string }): { cert: string; key: string; certFile: string; keyFile: string } {
+/**
+ * A leaf signed by ca: server (SANs = ips) or client (CN = user, O = group). alsoClient: a server
+ * certificate good for clientAuth too (etcd's HTTP gateway dials its own gRPC side with it).
+ */
+export function makeLeaf(
+  ca: Ca,
+  name: string,
+  o: { ips?: string[]; user?: string; group?: string; alsoClient?: boolean },
+): { cert: string; key: string; certFile: string; keyFile: string } {
   const keyFile = join(ca.dir, `${name}.key`)
   const csr = join(ca.dir, `${name}.csr`)
   const certFile = join(ca.dir, `${name}.crt`)
   const ext = join(ca.dir, `${name}.ext`)
   const subj = o.user ? `/O=${o.group ?? 'weft'}/CN=${o.user}` : `/CN=${name}`
   must(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', subj])
-  writeFileSync(ext, o.ips ? `subjectAltName=${['DNS:localhost', ...o.ips.map((i) => `IP:${i}`)].join(',')}\nextendedKeyUsage=serverAuth\n` : 'extendedKeyUsage=clientAuth\n')
+  writeFileSync(
+    ext,
+    o.ips
+      ? `subjectAltName=${['DNS:localhost', ...o.ips.map((i) => `IP:${i}`)].join(',')}\nextendedKeyUsage=serverAuth${o.alsoClient ? ',clientAuth' : ''}\n`
+      : 'extendedKeyUsage=clientAuth\n',
+  )
   must(['openssl', 'x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', ext])
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile }
 }
