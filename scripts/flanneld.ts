@@ -5,7 +5,9 @@
 // routes, rules, subnet.env and the lease in place, as flanneld does.
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
-import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
+import { parseFlags, helpText, UsageError, renderFlags } from './lib/core/flags.ts'
+import { WRITER_SPEC } from './lib/subnet/flags.ts'
+import { spec as MASQ_SPEC } from './lib/masq/config.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { log, errText, debug } from './lib/core/log.ts'
 import { SUPERVISOR_ENV } from './lib/core/part-guard.ts'
@@ -64,25 +66,32 @@ async function main(): Promise<void> {
   // Parts stop when this process is gone (kill -9 included): lib/core/part-guard.ts.
   process.env[SUPERVISOR_ENV] = String(process.pid)
   const subnetFile = `--subnet-file=${f['subnet-file']}`
+  // Each part's command line is rendered with the part's own flag spec (core/flags.ts renderFlags),
+  // so a name or type the part would not parse fails to compile here.
   const writerArgs = [
     ...etcdFlags,
-    `--public-ip=${publicIp}`,
-    ...(publicIpv6 ? [`--public-ipv6=${publicIpv6}`] : []),
-    `--iface=${ext.name}`,
-    subnetFile,
-    `--subnet-lease-renew-margin=${margin}`,
-    `--ip-masq=${f['ip-masq']}`,
-    '--vxlan-device',
+    ...renderFlags(WRITER_SPEC, {
+      'public-ip': publicIp,
+      'public-ipv6': publicIpv6 || undefined,
+      iface: ext.name,
+      'subnet-file': f['subnet-file'],
+      'subnet-lease-renew-margin': margin,
+      'ip-masq': f['ip-masq'],
+      'vxlan-device': true,
+    }),
   ]
-  const masqArgs = (cfg: NetworkConfig) => {
-    const args = [subnetFile, `--ip-masq=${f['ip-masq']}`, `--iptables-resync=${f['iptables-resync']}`, `--iptables-forward-rules=${f['iptables-forward-rules']}`]
-    if (f['ip-masq-fully-random-disable']) args.push('--ip-masq-fully-random-disable')
-    if (cfg.enableNFTables) args.push('--nftables')
-    if (prev?.networks[0]) args.push(`--prev-network=${prev.networks[0].text}`)
-    if (prev?.subnet) args.push(`--prev-subnet=${prev.subnet.text}`)
-    if (prev?.ipv6Networks[0] && prev.ipv6Subnet) args.push(`--prev-ipv6-network=${prev.ipv6Networks[0].text}`, `--prev-ipv6-subnet=${prev.ipv6Subnet.text}`)
-    return args
-  }
+  const masqArgs = (cfg: NetworkConfig) =>
+    renderFlags(MASQ_SPEC, {
+      'subnet-file': f['subnet-file'],
+      'ip-masq': f['ip-masq'],
+      'iptables-resync': f['iptables-resync'],
+      'iptables-forward-rules': f['iptables-forward-rules'],
+      'ip-masq-fully-random-disable': f['ip-masq-fully-random-disable'] || undefined,
+      nftables: cfg.enableNFTables || undefined,
+      'prev-network': prev?.networks[0]?.text,
+      'prev-subnet': prev?.subnet?.text,
+      ...(prev?.ipv6Networks[0] && prev.ipv6Subnet ? { 'prev-ipv6-network': prev.ipv6Networks[0].text, 'prev-ipv6-subnet': prev.ipv6Subnet.text } : {}),
+    })
   const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile, ...(f['ip-blackhole-route'] ? ['--ip-blackhole-route'] : [])]
   // The writer has read the config already; read again here, it may be briefly out of reach
   // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.

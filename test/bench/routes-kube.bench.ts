@@ -11,17 +11,16 @@
 //   RSS     = the daemon's VmHWM after the first sync and after the updates
 import { spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Scope, must, dist, waitFor } from '../helpers/scope.ts'
 import { startEtcd } from '../helpers/etcd.ts'
+import { changeToRoute, latencyLine, median, now, peakRssMb } from './route-latency.ts'
 import { startKubeDouble } from '../helpers/kube-double-client.ts'
 
 const P = '/coreos.com/network'
 const A = 'flannel.alpha.coreos.com/'
-const now = () => performance.timeOrigin + performance.now()
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const peer = (i: number) => ({ dst: `10.${i >> 8}.${i & 255}.0/24`, gw: `172.16.${i >> 8}.${i & 255}` })
 /** A Node as a kubelet and flannel leave it (addresses, nodeInfo, conditions, capacity: ~1.5 KB). */
 const kubeNode = (name: string, dst: string, gw: string) => ({
@@ -167,29 +166,14 @@ async function main(): Promise<void> {
     const dm = startDaemon()
     await dm.done
     await waitFor('the watch', () => /watching Nodes/.test(dm.log()), 10000)
-    const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${dm.p.pid}/status`, 'utf8'))?.[1]) / 1024
+    const hwm = () => peakRssMb(dm.p.pid!)
     // `env` execs weft-routes: the pid is the daemon's.
     const afterStart = hwm()
-    const mon = scope.spawn(['ip', '-n', node, 'monitor', 'route'])
-    const seen = new Map<string, number>()
-    createInterface({ input: mon.stdout! }).on('line', (l) => {
-      const dst = l.split(' ')[0]
-      if (!seen.has(dst)) seen.set(dst, now())
-    })
-    await new Promise((r) => setTimeout(r, 300))
-    const lat: number[] = []
-    for (let i = 0; i < 50; i++) {
-      const dst = `10.100.${i}.0/24`
-      const t0 = now()
+    const lat = await changeToRoute(scope, node, 50, async (i, dst) => {
       await d.call('createNode', kubeNode(`new-${i}`, dst, `172.16.100.${i + 1}`))
-      const t1 = await waitFor(`route ${dst}`, () => seen.get(dst), 5000, 2)
-      lat.push(t1 - t0)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    const sorted = [...lat].sort((a, b) => a - b)
-    console.log(
-      `Node create -> route (5000 Nodes, 50 creates): median ${median(lat).toFixed(1)} ms, min ${sorted[0].toFixed(1)}, p90 ${sorted[44].toFixed(1)}, max ${sorted[49].toFixed(1)}`,
-    )
+      return undefined
+    })
+    console.log(`Node create -> route (5000 Nodes, 50 creates): ${latencyLine(lat)}`)
     await new Promise((r) => setTimeout(r, 10500)) // one full resync (kernel re-read, cache replay)
     console.log(`peak RSS (VmHWM) of the kube daemon at 5000 Nodes: ${afterStart.toFixed(1)} MB after the first sync, ${hwm().toFixed(1)} MB after 50 creates and a full resync`)
     await stop(dm.p)

@@ -13,15 +13,14 @@
 // appearing (`ip monitor route`), 50 times, and the daemon's peak RSS (VmHWM).
 import { spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Scope, must, dist, waitFor } from '../helpers/scope.ts'
 import { startEtcd } from '../helpers/etcd.ts'
+import { changeToRoute, latencyLine, median, now, peakRssMb } from './route-latency.ts'
 
 const P = '/coreos.com/network'
-const now = () => performance.timeOrigin + performance.now() // epoch ms, comparable across processes
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const peer = (i: number) => ({ key: `${P}/subnets/10.${i >> 8}.${i & 255}.0-24`, dst: `10.${i >> 8}.${i & 255}.0/24`, gw: `172.16.${i >> 8}.${i & 255}` })
 const leaseValue = (gw: string) => JSON.stringify({ PublicIP: gw, PublicIPv6: null, BackendType: 'host-gw', BackendData: null })
 
@@ -145,25 +144,10 @@ async function main(): Promise<void> {
     const d = startDaemon()
     await d.done
     await waitFor('the watch', () => /watching/.test(d.log()), 10000)
-    const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${d.p.pid}/status`, 'utf8'))?.[1]) / 1024
+    const hwm = () => peakRssMb(d.p.pid!)
     const afterStart = hwm()
-    const mon = scope.spawn(['ip', '-n', node, 'monitor', 'route'])
-    const seen = new Map<string, number>()
-    createInterface({ input: mon.stdout! }).on('line', (l) => {
-      const dst = l.split(' ')[0]
-      if (!seen.has(dst)) seen.set(dst, now())
-    })
-    await new Promise((r) => setTimeout(r, 300))
-    const lat: number[] = []
-    for (let i = 0; i < 50; i++) {
-      const dst = `10.100.${i}.0/24`
-      const t0 = await call({ op: 'put', key: `${P}/subnets/10.100.${i}.0-24`, value: leaseValue(`172.16.100.${i + 1}`) })
-      const t1 = await waitFor(`route ${dst}`, () => seen.get(dst), 5000, 2)
-      lat.push(t1 - t0)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    const sorted = [...lat].sort((a, b) => a - b)
-    rows.push(`watch latency (5000 peers, 50 puts): median ${median(lat).toFixed(1)} ms, min ${sorted[0].toFixed(1)}, p90 ${sorted[44].toFixed(1)}, max ${sorted[49].toFixed(1)}`)
+    const lat = await changeToRoute(scope, node, 50, (i) => call({ op: 'put', key: `${P}/subnets/10.100.${i}.0-24`, value: leaseValue(`172.16.100.${i + 1}`) }))
+    rows.push(`watch latency (5000 peers, 50 puts): ${latencyLine(lat)}`)
     console.log(rows.at(-1))
     const afterWatch = hwm()
     // Let one full resync (kernel re-read + registry re-list of 5000) run too.

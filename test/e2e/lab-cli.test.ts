@@ -5,14 +5,10 @@ import assert from 'node:assert/strict'
 import { mkdirSync, symlinkSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Scope, sh, dist } from '../helpers/scope.ts'
+import { idOf, netnsOf } from '../helpers/lab-cli.ts'
 
 const scope = new Scope()
 after(() => scope.close())
-const netnsOf = (id: string) =>
-  sh(['ip', 'netns', 'list'])
-    .stdout.split('\n')
-    .filter((l) => l.startsWith(`wl-${id}-`))
-const idOf = (out: string) => /weft lab ([a-z0-9]+):/.exec(out)?.[1] ?? ''
 
 test('weft-lab runs a cluster, prints the table and every check, and removes everything', () => {
   const r = sh([process.execPath, dist('weft-lab'), '--nodes', '2', '--pods', '1'])

@@ -4,14 +4,10 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { Scope, sh, dist } from '../helpers/scope.ts'
+import { idOf, netnsOf } from '../helpers/lab-cli.ts'
 
 const scope = new Scope()
 after(() => scope.close())
-const netnsOf = (id: string) =>
-  sh(['ip', 'netns', 'list'])
-    .stdout.split('\n')
-    .filter((l) => l.startsWith(`wl-${id}-`))
-const idOf = (out: string) => /weft lab ([a-z0-9]+):/.exec(out)?.[1] ?? ''
 
 test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, everything is removed', () => {
   const r = sh([process.execPath, dist('weft-lab'), '--kube', '--nodes', '3', '--pods', '1'])

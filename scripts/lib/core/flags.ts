@@ -114,3 +114,24 @@ export function helpText(usage: string, summary: string, spec: FlagSpec, envPref
   if (envPrefix) lines.push('', `Every flag may also be set as ${envPrefix}<NAME> (upper case, - as _); the command line wins.`)
   return lines.join('\n') + '\n'
 }
+
+/** The values a spec's flags take, each optional: what a caller passes on to a part. */
+export type FlagValues<S extends FlagSpec> = { [K in keyof S]?: Value<S[K]> }
+
+/**
+ * The command line that parseFlags(…, spec) reads back as values: how flanneld passes options to
+ * its parts, typed by the part's own spec (a misspelt name or a wrong type fails to compile).
+ * Always `--name=value` (a value may hold spaces, '=' or ',', or start with '-'); a list is
+ * one flag per item; undefined is left out.
+ */
+export function renderFlags<S extends FlagSpec>(spec: S, values: FlagValues<S>): string[] {
+  const argv: string[] = []
+  for (const [name, v] of Object.entries(values)) {
+    const def = spec[name]
+    if (!def) throw new Error(`renderFlags: --${name} is not in the spec`)
+    if (v === undefined) continue
+    if (def.type === 'list') for (const item of v as string[]) argv.push(`--${name}=${item}`)
+    else argv.push(`--${name}=${String(v)}`)
+  }
+  return argv
+}

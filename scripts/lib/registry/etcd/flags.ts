@@ -1,6 +1,7 @@
 // flanneld's etcd flags, shared by every part that talks to the registry, and the client they
 // describe. Names and defaults are flanneld's, so FLANNELD_ETCD_* variables work everywhere.
 import { EtcdClient } from './client.ts'
+import { renderFlags, type FlagSpec } from '../../core/flags.ts'
 
 export const ETCD_FLAGS = {
   'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', arg: 'urls' },
@@ -10,7 +11,7 @@ export const ETCD_FLAGS = {
   'etcd-keyfile': { type: 'string', help: 'SSL key file used to secure etcd communication', arg: 'file' },
   'etcd-username': { type: 'string', help: 'username for BasicAuth to etcd', arg: 'name' },
   'etcd-password': { type: 'string', help: 'password for BasicAuth to etcd (better: FLANNELD_ETCD_PASSWORD, not shown by ps)', arg: 'password' },
-} as const
+} as const satisfies FlagSpec
 
 export interface EtcdFlagValues {
   'etcd-endpoints': string
@@ -45,9 +46,15 @@ export function etcdFromFlags(f: EtcdFlagValues): EtcdClient {
  * /proc/<pid>/cmdline to every user. The password travels in the environment (etcdChildEnv).
  */
 export function etcdArgs(f: EtcdFlagValues): string[] {
-  const args = [`--etcd-endpoints=${f['etcd-endpoints']}`, `--etcd-prefix=${f['etcd-prefix']}`]
-  for (const k of ['etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username'] as const) if (f[k]) args.push(`--${k}=${f[k]}`)
-  return args
+  const given = (k: keyof EtcdFlagValues) => f[k] || undefined
+  return renderFlags(ETCD_FLAGS, {
+    'etcd-endpoints': f['etcd-endpoints'],
+    'etcd-prefix': f['etcd-prefix'],
+    'etcd-keyfile': given('etcd-keyfile'),
+    'etcd-certfile': given('etcd-certfile'),
+    'etcd-cafile': given('etcd-cafile'),
+    'etcd-username': given('etcd-username'),
+  })
 }
 
 /** What a child part needs in its environment: FLANNELD_ETCD_PASSWORD, read as --etcd-password

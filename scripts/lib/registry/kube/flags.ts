@@ -2,7 +2,7 @@
 // and FLANNELD_* variables are flanneld's), and the KubeRegistry they describe. Everything is read
 // and checked before anything is written: a bad kubeconfig or net-conf is a UsageError.
 import { readFileSync } from 'node:fs'
-import { UsageError } from '../../core/flags.ts'
+import { UsageError, renderFlags, type FlagSpec } from '../../core/flags.ts'
 import { parseNetworkConfig } from '../../formats/net-conf.ts'
 import { log, errText } from '../../core/log.ts'
 import { loadTarget, ConfigError } from './credentials.ts'
@@ -17,7 +17,7 @@ export const KUBE_FLAGS = {
   'kube-annotation-prefix': { type: 'string', default: DEFAULT_PREFIX, help: 'Kubernetes annotation prefix of the Node annotations', arg: 'prefix' },
   'net-config-path': { type: 'string', default: '/etc/kube-flannel/net-conf.json', help: 'path to the network configuration file (kube subnet manager)', arg: 'path' },
   'set-node-network-unavailable': { type: 'bool', default: true, help: "set the Node's NetworkUnavailable condition to False once subnet.env is written" },
-} as const
+} as const satisfies FlagSpec
 
 export interface KubeFlagValues {
   'kube-subnet-mgr': boolean
@@ -31,15 +31,14 @@ export interface KubeFlagValues {
 /** The same flags, for a child part. */
 export function kubeArgs(f: KubeFlagValues): string[] {
   if (!f['kube-subnet-mgr']) return []
-  const a = [
-    '--kube-subnet-mgr',
-    `--kube-annotation-prefix=${f['kube-annotation-prefix']}`,
-    `--net-config-path=${f['net-config-path']}`,
-    `--set-node-network-unavailable=${f['set-node-network-unavailable']}`,
-  ]
-  if (f['kubeconfig-file']) a.push(`--kubeconfig-file=${f['kubeconfig-file']}`)
-  if (f['kube-api-url']) a.push(`--kube-api-url=${f['kube-api-url']}`)
-  return a
+  return renderFlags(KUBE_FLAGS, {
+    'kube-subnet-mgr': true,
+    'kube-annotation-prefix': f['kube-annotation-prefix'],
+    'net-config-path': f['net-config-path'],
+    'set-node-network-unavailable': f['set-node-network-unavailable'],
+    'kubeconfig-file': f['kubeconfig-file'] || undefined,
+    'kube-api-url': f['kube-api-url'] || undefined,
+  })
 }
 
 /** Read and check net-conf.json and the credentials; no request made yet. */
