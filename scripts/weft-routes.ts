@@ -1,7 +1,9 @@
-// weft-routes: the host-gw route syncer. Keeps one route `<peer subnet> via <peer public IP> dev
-// <iface>` per valid peer lease in etcd, and no other gateway route inside the cluster network.
-// Driven by a watch on <prefix>/subnets plus a periodic full resync that repairs drift.
-// See docs/route-syncer.md.
+// weft-routes: the route syncer. host-gw: one route `<peer subnet> via <peer public IP> dev
+// <iface>` per valid peer lease, and no other gateway route inside the cluster network; vxlan: each
+// peer's neighbour, fdb entry and onlink route on flannel.<VNI>. This file reads what a sync needs
+// at start, picks the backend (routes/hostgw/backend.ts, routes/vxlan/backend.ts) and hands both to
+// the one loop (routes/reconcile.ts): a watch on the peers plus a periodic full resync that
+// repairs drift. See docs/route-syncer.md.
 import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
