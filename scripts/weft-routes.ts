@@ -1,7 +1,9 @@
-// weft-routes: the host-gw route syncer. Keeps one route `<peer subnet> via <peer public IP> dev
-// <iface>` per valid peer lease in etcd, and no other gateway route inside the cluster network.
-// Driven by a watch on <prefix>/subnets plus a periodic full resync that repairs drift.
-// See docs/route-syncer.md.
+// weft-routes: the route syncer. host-gw: one route `<peer subnet> via <peer public IP> dev
+// <iface>` per valid peer lease, and no other gateway route inside the cluster network; vxlan: each
+// peer's neighbour, fdb entry and onlink route on flannel.<VNI>. This file reads what a sync needs
+// at start, picks the backend (routes/hostgw/backend.ts, routes/vxlan/backend.ts) and hands both to
+// the one loop (routes/reconcile.ts): a watch on the peers plus a periodic full resync that
+// repairs drift. See docs/route-syncer.md.
 import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
@@ -15,19 +17,14 @@ import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
 import { KUBE_FLAGS, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
-import { PermanentError, type PeerSource, type Registry } from './lib/registry/registry.ts'
-import { watchRouteDeletions } from './lib/routes/monitor.ts'
-import { showPlan } from './lib/core/sh.ts'
-import { applyBatch, batchStep, prepareBatch, readIfaceAndRoutes, readIfaceNets } from './lib/routes/kernel.ts'
-import { sleep } from './lib/registry/etcd/peers.ts'
-import { DesiredRoutes, Coalescer, RouteSyncer, planSync, type NodeView } from './lib/routes/hostgw/sync.ts'
-import { readLink } from './lib/subnet/vxlan-device.ts'
-import { VxlanPeers, VxlanSyncer, planVxlanSync, vxlanDev, vxlanSteps } from './lib/routes/vxlan/sync.ts'
-import { splitDirect } from './lib/routes/vxlan/direct.ts'
-import type { VxlanBackend } from './lib/formats/backend.ts'
-import { planSummary } from './lib/routes/hostgw/plan.ts'
+import { PermanentError, type Registry } from './lib/registry/registry.ts'
+import { applyBatch, prepareBatch, readIfaceAndRoutes } from './lib/routes/kernel.ts'
+import type { NodeView } from './lib/routes/peers.ts'
+import type { Backend } from './lib/routes/backend.ts'
+import { hostGwBackend } from './lib/routes/hostgw/backend.ts'
+import { openVxlanBackend } from './lib/routes/vxlan/backend.ts'
+import { listWithRetry, reconcile } from './lib/routes/reconcile.ts'
 import { startHeartbeat } from './lib/daemon/events.ts'
-import { reportSync, type SyncOutcome } from './lib/routes/sync-report.ts'
 
 const spec = {
   ...ETCD_FLAGS,
@@ -52,7 +49,7 @@ outside the network, and routes without a gateway, are never touched. SIGTERM le
 With "Backend":{"Type":"vxlan"}: per vxlan peer, its neighbour, fdb entry and onlink route on
 flannel.<VNI> (made by the subnet writer), as one bridge -batch and one ip -batch.`
 
-async function main(): Promise<void> {
+async function main(): Promise<number | void> {
   steadyHeap()
   const f = parseFlags(process.argv.slice(2), spec, { envPrefix: 'FLANNELD_', positional: false })
   if (f.help) return void process.stdout.write(helpText('weft-routes --iface NAME [flags]', summary, spec, 'FLANNELD_'))
@@ -80,7 +77,7 @@ async function main(): Promise<void> {
   // etcd works while zx loads), then the interface's addresses and, used by the first sync if
   // still fresh, the kernel's IPv4 routes.
   const registry = reg.peers()
-  const etcdRead = Promise.all([reg.config(stop.signal).then((c) => c ?? process.exit(0)), everySecond(() => registry.relist(), stop.signal)])
+  const etcdRead = Promise.all([reg.config(stop.signal).then((c) => c ?? process.exit(0)), listWithRetry(registry, stop.signal)])
   const start = await readIfaceAndRoutes(iface)
   if (!start.addrs) fail(`--iface ${iface}: no such interface`)
   // The first sync's ip, forked now (small heap, cheap fork) rather than after planning.
@@ -88,162 +85,19 @@ async function main(): Promise<void> {
   const readAt = Date.now()
   const [cfg] = await etcdRead
   const node = { ...nodeView(reg.kind, f['etcd-prefix'], iface, cfg, local, start.addrs), blackhole: f['ip-blackhole-route'], ifaceNets: start.nets }
+  let backend: Backend<unknown>
   if (cfg.backend.type === 'vxlan') {
     if (prepared) await applyBatch('', prepared) // host-gw's, not needed: let it exit
-    return await vxlanMain(f, node, registry, stop.signal)
+    backend = await openVxlanBackend(node)
+  } else {
+    // The start's read of the IPv4 routes, if still fresh, is the first sync's kernel.
+    const kernel = Date.now() - readAt < 1000 && node.networks.every((n) => n.family === 4) ? start.routes : undefined
+    backend = hostGwBackend(node, { prepared, kernel })
   }
-  const kernel = Date.now() - readAt < 1000 && node.networks.every((n) => n.family === 4) ? start.routes : undefined
-  const desired = new DesiredRoutes(node)
-
-  if (f['dry-run']) {
-    const plan = await planSync(node, desired.compute(registry.leases).routes, kernel)
-    process.stdout.write(showPlan(plan.batch ? [batchStep(plan.batch)] : []))
-    log(`dry run: would apply ${plan.added} added, ${plan.replaced} replaced, ${plan.removed} removed; nothing changed`)
-    return
-  }
-  const routes = new RouteSyncer(node, prepared)
-  if (f.once) {
-    const ok = await routes.sync(desired.compute(registry.leases).routes, true, undefined, kernel)
-    reg.close()
-    process.exitCode = ok ? 0 : 1
-    return
-  }
-
-  log(`watching ${registry.describe()}; full resync every ${f.resync} s`)
-  let listed = true // the first full sync uses the snapshot just read
-  const sync = new Coalescer(async (full) => {
-    // When etcd is down, the registry says so once; the kernel is still repaired below.
-    if (full && !listed) await registry.relist().catch(() => {})
-    const t0 = performance.now()
-    const { routes: want, touched } = desired.compute(registry.leases)
-    await routes.sync(want, full, touched, listed ? kernel : undefined)
-    const l = routes.last
-    if (l)
-      reportSync({
-        full,
-        repair: full && !listed,
-        seconds: (performance.now() - t0) / 1000,
-        peers: peerCount(registry),
-        desired: want.length,
-        outcomes: [{ ...l.plan, batch: l.plan.batch, err: l.err, planned: l.planned }],
-        families: node.networks.map((n) => n.family),
-      })
-    listed = false
-  })
-  sync.request(true)
-  setInterval(() => sync.request(true), f.resync * 1000)
-  repairOnDelete(node.networks, () => sync.request(true), stop.signal)
-  await registry.watchLoop(stop.signal, () => sync.request())
-}
-
-/** A route deleted from the kernel inside the network is repaired at once (the resync is the backstop). */
-function repairOnDelete(networks: NodeView['networks'], resync: () => void, signal: AbortSignal): void {
-  let first = true
-  const started = () => {
-    if (first) log("watching the kernel's route changes (ip monitor route): a deleted route is repaired at once")
-    first = false
-    resync()
-  }
-  void watchRouteDeletions(
-    networks,
-    (ev) => {
-      log(`route ${ev.dst} was deleted from the kernel: syncing now`)
-      resync()
-    },
-    signal,
-    { warn, started },
-  )
-}
-
-/**
- * vxlan: the same loop (snapshot, watch, periodic full sync), programming flannel.<VNI>'s peers.
- * With DirectRouting, peers on the external interface's networks get host-gw routes instead
- * (route-direct.ts), and the gateway routes through --iface inside the network are reconciled as
- * the host-gw backend does (a peer's direct route goes when it leaves). Without it, routes on the
- * external interface are never touched, as in flannel.
- */
-async function vxlanMain(f: { resync: number; once: boolean; 'dry-run': boolean }, node: NodeView, registry: PeerSource, signal: AbortSignal): Promise<void> {
-  if (!node.networks.some((n) => n.family === 4)) fail('vxlan: IPv6-only networks are not supported by weft-routes yet')
-  const backend = node.cfg.backend as VxlanBackend
-  const { dev, vni } = vxlanDev(backend)
-  const direct = backend.directRouting
-  // Dual stack: IPv6 peers go on flannel-v6.<VNI>, made by the subnet writer as flannel.<VNI> is.
-  const dev6 = node.networks.some((n) => n.family === 6) ? `flannel-v6.${vni}` : undefined
-  for (const d of [dev, dev6]) if (d && !(await readLink(d))) fail(`vxlan device ${d} does not exist (the subnet writer creates it)`)
-  const peers = new VxlanPeers(node, vni)
-  const directNode: NodeView = { ...node, ifaceRoutesOnly: true, blackhole: false }
-  // The interface's networks decide who is direct: read again at every sync (a renumbered
-  // interface moves peers between overlay and direct without a restart).
-  let ifaceNets = node.ifaceNets ?? []
-  const split = async () => {
-    const all = peers.compute(registry.leases)
-    if (!direct) return { direct: [], overlay: all }
-    ifaceNets = await readIfaceNets(node.iface).catch(() => ifaceNets)
-    return splitDirect(all, ifaceNets)
-  }
-  if (f['dry-run']) {
-    const want = await split()
-    const plan = await planVxlanSync(node, dev, want.overlay)
-    const plan6 = dev6 ? await planVxlanSync(node, dev6, want.overlay, 6) : undefined
-    const routes = direct ? await planSync(directNode, want.direct) : undefined
-    process.stdout.write(showPlan([...vxlanSteps(plan), ...(plan6 ? vxlanSteps(plan6) : []), ...(routes?.batch ? [batchStep(routes.batch)] : [])]))
-    const v6 = plan6 ? `; IPv6 ${plan6.added} peers added, ${plan6.changed} changed, ${plan6.removed} removed` : ''
-    log(
-      `dry run: would apply ${plan.added} peers added, ${plan.changed} changed, ${plan.removed} removed${v6}${routes ? `; direct routes ${planSummary(routes)}` : ''}; nothing changed`,
-    )
-    return
-  }
-  const syncers = [new VxlanSyncer(node, dev, 4), ...(dev6 ? [new VxlanSyncer(node, dev6, 6)] : [])]
-  const routes = direct ? new RouteSyncer(directNode) : undefined
-  // The overlay first: a peer that turned direct loses its onlink route before its direct route
-  // is written at the same destination (and the other way round, `route replace` moves it back).
-  const syncAll = async () => {
-    const want = await split()
-    let ok = true
-    for (const s of syncers) ok = (await s.sync(want.overlay)) && ok
-    return (routes ? await routes.sync(want.direct, true) : true) && ok
-  }
-  if (f.once) {
-    process.exitCode = (await syncAll()) ? 0 : 1
-    return process.exit()
-  }
-  log(`vxlan ${dev}${direct ? ' (DirectRouting)' : ''}: watching ${registry.describe()}; full resync every ${f.resync} s`)
-  let listed = true
-  const sync = new Coalescer(async (full) => {
-    if (full && !listed) await registry.relist().catch(() => {})
-    const repair = full && !listed
-    listed = false
-    const t0 = performance.now()
-    await syncAll()
-    const outcomes: SyncOutcome[] = syncers.flatMap((s) =>
-      s.last
-        ? [
-            {
-              batch: s.last.plan.bridgeBatch + s.last.plan.ipBatch,
-              err: s.last.err,
-              added: s.last.plan.added,
-              replaced: s.last.plan.changed,
-              removed: s.last.plan.removed,
-              planned: s.last.planned,
-            },
-          ]
-        : [],
-    )
-    if (routes?.last) outcomes.push({ ...routes.last.plan, err: routes.last.err, planned: routes.last.planned })
-    reportSync({
-      full: true,
-      repair,
-      seconds: (performance.now() - t0) / 1000,
-      peers: peerCount(registry),
-      desired: outcomes.reduce((n, o) => n + o.planned, 0),
-      outcomes,
-      families: node.networks.map((n) => n.family),
-    })
-  })
-  sync.request(true)
-  setInterval(() => sync.request(true), f.resync * 1000)
-  repairOnDelete(node.networks, () => sync.request(true), signal)
-  await registry.watchLoop(signal, () => sync.request())
+  const ok = await reconcile(backend, node, registry, { resync: f.resync, once: f.once, dryRun: f['dry-run'] }, stop.signal)
+  if (!f.once) return
+  reg.close()
+  return ok ? 0 : 1
 }
 
 /**
@@ -301,24 +155,6 @@ function loadLocal(path: string, subnet: string, network: string, subnet6: strin
     network: out.network ?? env.networks[0],
     ipv6Network: out.ipv6Network ?? env.ipv6Networks[0],
     ipv6Subnet: out.ipv6Subnet ?? env.ipv6Subnet,
-  }
-}
-
-/** Peer leases known to the registry (every lease but our own). */
-function peerCount(registry: PeerSource): number {
-  return Math.max(0, registry.leases.size - 1)
-}
-
-/** Retry fn every second while etcd cannot be reached (flannel waits the same way at start). */
-async function everySecond<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (;;) {
-    try {
-      return await fn()
-    } catch (e) {
-      if (e instanceof PermanentError) throw e
-      // PeerRegistry has said that etcd is unreachable (once, then every 30 s).
-      await sleep(1000, signal)
-    }
   }
 }
 

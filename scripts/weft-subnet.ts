@@ -16,9 +16,10 @@ import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
 import { PermanentError, type Registry } from './lib/registry/registry.ts'
 import { kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
 import { KubeRegistry } from './lib/registry/kube/registry.ts'
-import { writeFileAtomic, previousSubnet } from './lib/formats/subnet-file.ts'
-import { backendMtu, externalInterface } from './lib/subnet/mtu.ts'
-import { formatSubnetEnv } from './lib/formats/subnet-env.ts'
+import { writeFileAtomic } from './lib/formats/subnet-file.ts'
+import { backendMtu } from './lib/subnet/mtu.ts'
+import { selectLink } from './lib/net/iface.ts'
+import { formatSubnetEnv, previousSubnet } from './lib/formats/subnet-env.ts'
 import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/subnet/vxlan-device.ts'
 import { keepDevices } from './lib/subnet/vxlan-keep.ts'
 import { emit, startHeartbeat } from './lib/daemon/events.ts'
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   if (f.network || f.subnet) return await staticMode(f)
 
   const publicIp = mustIp('--public-ip', f['public-ip'], true)!
-  const ifMtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
+  const ifMtu = f.mtu || (await selectLink(f.iface, publicIp)).mtu
   const registry = await openRegistry(f)
   const cfg = await registry.config(stop.signal)
   if (!cfg) process.exit(0) // SIGTERM while waiting
@@ -156,7 +157,7 @@ async function staticMode(f: F): Promise<void> {
   if (!containsCidr(network, subnet) || subnet.prefix <= network.prefix) fail(`--subnet ${subnet.text} is not a subnet inside --network ${network.text}`)
   if (subnet.prefix > (subnet.family === 4 ? 30 : 126)) fail(`--subnet ${subnet.text} is too small for a bridge and a pod`)
   const publicIp = mustIp('--public-ip', f['public-ip'], false)
-  const mtu = f.mtu || (await externalInterface(f.iface, publicIp)).mtu
+  const mtu = f.mtu || (await selectLink(f.iface, publicIp)).mtu
   const env = formatSubnetEnv(network.family === 4 ? { network, subnet, mtu, ipmasq: f['ip-masq'] } : { ipv6Network: network, ipv6Subnet: subnet, mtu, ipmasq: f['ip-masq'] })
   if (f['dry-run']) {
     process.stdout.write(`cat > ${f['subnet-file']} <<'EOF'\n${env}EOF\n`)
@@ -177,10 +178,10 @@ async function staticMode(f: F): Promise<void> {
  */
 async function vxlanDevice(f: F, publicIp: Ip, cfg: NetworkConfig, wantMac?: string): Promise<{ spec: VxlanSpec; mac: string }> {
   if (f['backend-data']) fail("--backend-data cannot be used with the vxlan backend (BackendData is the device's VNI and MAC)")
-  const ext = await externalInterface(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
+  const ext = await selectLink(f.iface, publicIp.family === 4 ? publicIp : mustIp('--public-ip', f['public-ip'], true)!)
   let spec: VxlanSpec
   try {
-    spec = vxlanSpec(cfg.backend as VxlanBackend, ext.ifname, await localAddress(ext.ifname, publicIp.text, publicIp.family), f.mtu || ext.mtu, publicIp.family)
+    spec = vxlanSpec(cfg.backend as VxlanBackend, ext.name, await localAddress(ext.name, publicIp.text, publicIp.family), f.mtu || ext.mtu, publicIp.family)
   } catch (e) {
     fail(errText(e))
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chooseIface, ifaceNameProblem, type LinkAddrs } from '../../scripts/lib/net/iface.ts'
+import { chooseIface, chooseLink, ifaceNameProblem, type LinkAddrs } from '../../scripts/lib/net/iface.ts'
+import { parseIp } from '../../scripts/lib/net/cidr.ts'
 
 const links: LinkAddrs[] = [
   { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },
@@ -59,4 +60,19 @@ test('ifaceNameProblem: the kernel rule and the ip -batch rule, in one place for
   for (const ok of ['eth0', 'ens3.100', 'br-lan', 'veth@x', 'a'.repeat(15)]) assert.equal(ifaceNameProblem(ok), undefined, ok)
   for (const bad of ['', '.', '..', 'a/b', 'eth0:1', 'a b', 'a'.repeat(16), 'ééééééééé']) assert.equal(ifaceNameProblem(bad), 'not a valid interface name', bad)
   for (const bad of ['eth#0', 'a"b', "a'b", 'a\\b']) assert.match(ifaceNameProblem(bad)!, /does not support/, bad)
+})
+
+test("chooseLink (the subnet writer's link, for its MTU): a name, an address in any spelling, the public IP, else the default route's; named errors", () => {
+  const v6only: LinkAddrs = { ifindex: 4, ifname: 'v6', mtu: 1400, addr_info: [{ family: 'inet6', local: 'fd00::5', scope: 'global' }] }
+  const all = [...links, v6only]
+  assert.deepEqual(chooseLink(all, [], 'eth1'), { name: 'eth1', mtu: 9000 })
+  assert.deepEqual(chooseLink(all, [], 'v6'), { name: 'v6', mtu: 1400 }, 'no IPv4 address needed')
+  assert.deepEqual(chooseLink(all, [], 'fd00:0:0::5'), { name: 'v6', mtu: 1400 })
+  assert.deepEqual(chooseLink(all, [], '', parseIp('10.0.0.6')), { name: 'eth1', mtu: 9000 })
+  assert.deepEqual(chooseLink(all, [{ dev: 'eth0' }], ''), { name: 'eth0', mtu: 1500 })
+  assert.throws(() => chooseLink(all, [], 'nosuch0'), /^Error: --iface nosuch0: no such interface$/)
+  assert.throws(() => chooseLink(all, [], '10.9.9.9'), /--iface 10.9.9.9: no interface has that address/)
+  assert.throws(() => chooseLink(all, [], 'a b'), /--iface "a b": not a valid interface name/)
+  assert.throws(() => chooseLink(all, [], '', parseIp('10.9.9.9')), /no interface has --public-ip 10.9.9.9/)
+  assert.throws(() => chooseLink(all, [], ''), /no default route to pick the external interface from/)
 })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { acquireLease, freeSubnets, fitsConfig6 } from '../../scripts/lib/registry/etcd/lease-acquire.ts'
 import { leaseKey, leaseValue, parseLease, peerProblem } from '../../scripts/lib/formats/lease.ts'
 import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
-import { previousSubnet } from '../../scripts/lib/formats/subnet-file.ts'
+import { previousSubnet } from '../../scripts/lib/formats/subnet-env.ts'
 import { parseCidr, parseIp } from '../../scripts/lib/net/cidr.ts'
 import { FakeRegistry } from '../helpers/fake-registry.ts'
 

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { backendMtu } from '../../scripts/lib/subnet/mtu.ts'
-import { writeFileAtomic, previousSubnet } from '../../scripts/lib/formats/subnet-file.ts'
+import { writeFileAtomic } from '../../scripts/lib/formats/subnet-file.ts'
+import { previousSubnet } from '../../scripts/lib/formats/subnet-env.ts'
 import { renewDelay } from '../../scripts/lib/subnet/renew.ts'
 
 test('backendMtu per backend (reference/flanneld.md section 1)', () => {

@@ -8,7 +8,7 @@ import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
 import type { NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
 import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/routes/vxlan/plan.ts'
 import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/routes/vxlan/sync.ts'
-import { showPlan } from '../../scripts/lib/core/sh.ts'
+import { showPlan } from '../../scripts/lib/core/plan.ts'
 const backend = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...raw }) as VxlanBackend
 
 const P = '/coreos.com/network'

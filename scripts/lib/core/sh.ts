@@ -139,30 +139,3 @@ export async function runJson<T = unknown>(argv: Argv, opts: RunOpts = {}): Prom
     throw new Error(`${cmdline(argv)}: output is not JSON: ${(e as Error).message}`)
   }
 }
-
-/** One step of a plan: a command and, for batch tools (ip -batch -, iptables-restore, nft -f -), its stdin. */
-export interface Step {
-  argv: Argv
-  input?: string
-}
-
-/** The text --dry-run prints for a plan: each command, then its stdin indented under it. */
-export function showPlan(plan: readonly Step[]): string {
-  return plan
-    .map((s) => {
-      const head = cmdline(s.argv)
-      if (!s.input) return head + '\n'
-      const body = s.input.endsWith('\n') ? s.input : s.input + '\n'
-      return `${head} <<'EOF'\n${body}EOF\n`
-    })
-    .join('')
-}
-
-/** Apply a plan in order, stopping at the first failure; or print it when dryRun. */
-export async function applyPlan(plan: readonly Step[], dryRun = false): Promise<void> {
-  if (dryRun) {
-    process.stdout.write(showPlan(plan))
-    return
-  }
-  for (const s of plan) await run(s.argv, { input: s.input })
-}

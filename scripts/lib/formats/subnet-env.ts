@@ -1,6 +1,10 @@
-// /run/flannel/subnet.env: read exactly as flannel's CNI plugin reads it, written exactly as
+// /run/flannel/subnet.env, the one place it is read and formatted: read exactly as flannel's CNI
+// plugin reads it (parseSubnetEnv; every part that needs our subnet and the network), read
+// leniently as flanneld reads its previous file at start (previousSubnet), written exactly as
 // flanneld writes it (KEY=value lines in a fixed order; see reference/flanneld.md section 1).
-import type { Cidr } from '../net/cidr.ts'
+// Writing the file to disk, atomically, is subnet-file.ts.
+import { readFileSync } from 'node:fs'
+import type { Cidr, Family } from '../net/cidr.ts'
 // ip-core, not cidr.ts: the CNI plugin reads this on every pod start and must not load ip-num.
 import { formatIp, parseCidr } from '../net/ip-core.ts'
 
@@ -80,7 +84,8 @@ export interface SubnetEnvOut {
   ipmasq: boolean
 }
 
-function firstHost(c: Cidr): string {
+/** A subnet as subnet.env writes it: its first host, e.g. 10.244.1.1/24. */
+export function firstHost(c: Cidr): string {
   return `${formatIp(c.family, c.net + 1n)}/${c.prefix}`
 }
 
@@ -94,4 +99,30 @@ export function formatSubnetEnv(o: SubnetEnvOut): string {
   s += `FLANNEL_MTU=${o.mtu}\n`
   s += `FLANNEL_IPMASQ=${o.ipmasq}\n`
   return s
+}
+
+/**
+ * FLANNEL_SUBNET of an old subnet.env as a network (10.244.1.1/24 -> 10.244.1.0/24), read
+ * leniently as flanneld's godotenv read does: a missing or broken file, or a comma list, is none.
+ * Family 6 reads FLANNEL_IPV6_SUBNET the same way.
+ */
+export function previousSubnet(path: string, family: Family = 4): Cidr | undefined {
+  const key = family === 4 ? 'FLANNEL_SUBNET' : 'FLANNEL_IPV6_SUBNET'
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '').trim()
+    const m = /^(?:export\s+)?(FLANNEL_(?:IPV6_)?SUBNET)\s*=\s*["']?([^"'\s]*)["']?$/.exec(line)
+    if (!m || m[1] !== key || m[2].includes(',')) continue
+    try {
+      return parseCidr(m[2], family)
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }

@@ -13,6 +13,7 @@ import { run } from '../core/sh.ts'
 import { untilPrinted, waitFor } from '../core/wait.ts'
 import { LabKube } from './kube.ts'
 import { parseCidr, formatIp } from '../net/cidr.ts'
+import { firstHost, parseSubnetEnv, type SubnetEnv } from '../formats/subnet-env.ts'
 
 export { destroyLab } from './destroy.ts'
 
@@ -232,13 +233,21 @@ export class Lab {
   }
 
   subnetOf(node: LabNode): string {
-    const m = /FLANNEL_SUBNET=(\S+)/.exec(readFileSync(node.subnetFile, 'utf8'))
-    return m ? m[1] : '?'
+    const s = this.subnetEnv(node)?.subnet
+    return s ? firstHost(s) : '?'
   }
 
   /** FLANNEL_IPV6_SUBNET as a network (fd44:0:0:3::1/64 -> fd44:0:0:3::/64), or undefined. */
   subnet6Of(node: LabNode): string | undefined {
-    return /FLANNEL_IPV6_SUBNET=(\S+)::1\/(\d+)/.exec(readFileSync(node.subnetFile, 'utf8'))?.slice(1).join('::/')
+    return this.subnetEnv(node)?.ipv6Subnet?.text
+  }
+
+  private subnetEnv(node: LabNode): SubnetEnv | undefined {
+    try {
+      return parseSubnetEnv(readFileSync(node.subnetFile, 'utf8'), node.subnetFile)
+    } catch {
+      return undefined
+    }
   }
 
   cniConf(node: LabNode): string {

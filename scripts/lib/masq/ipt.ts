@@ -2,7 +2,7 @@
 // rule), and turn desired rule sets into one `iptables-restore --noflush` step per family.
 import { existsSync, readFileSync } from 'node:fs'
 import type { Family } from '../net/cidr.ts'
-import type { Step } from '../core/sh.ts'
+import type { Step } from '../core/plan.ts'
 import { run } from '../core/sh.ts'
 import type { IptTools } from './iptables-flavour.ts'
 import { applyPayload, diffSet, ownedSets, parseSave, removePayload, type RuleSet, type TableState } from './rules.ts'

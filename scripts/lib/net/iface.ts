@@ -1,7 +1,9 @@
-// Picking the external interface and address the way flanneld does (pkg/ipmatch): --iface
+// Picking the external interface, in one place, the way flanneld does (pkg/ipmatch): --iface
 // entries (an IP or a name) in order, then --iface-regex; with none, the interface holding
 // --public-ip, else the one of the default route. Address: global before link-local, permanent
-// before dynamic, deprecated skipped.
+// before dynamic, deprecated skipped. flanneld and the doctor ask for the interface and its
+// address (selectIface); the subnet writer, given flanneld's choice, asks only for that link and
+// its MTU, whatever its address family (selectLink). Both read the same `ip -j` output.
 import { runJson } from '../core/sh.ts'
 import { parseIp, type Ip } from './cidr.ts'
 
@@ -114,12 +116,68 @@ export function chooseIface(links: LinkAddrs[], defaultRoutes: { dev?: string }[
   return u
 }
 
+const readLinks = () => runJson<LinkAddrs[]>(['ip', '-j', 'addr', 'show'])
+const readDefaultRoutes = () => runJson<{ dev?: string }[]>(['ip', '-j', '-4', 'route', 'show', 'default'])
+
 export async function selectIface(want: IfaceWanted): Promise<ExtIface> {
-  const links = await runJson<LinkAddrs[]>(['ip', '-j', 'addr', 'show'])
+  const links = await readLinks()
   if (want.canReach && !want.iface.length && !want.ifaceRegex.length) {
     const r = await runJson<{ dev?: string }[]>(['ip', '-j', 'route', 'get', want.canReach]).catch(() => [])
     want = { ...want, canReachDev: r[0]?.dev }
   }
-  const routes = want.iface.length || want.publicIp ? [] : await runJson<{ dev?: string }[]>(['ip', '-j', '-4', 'route', 'show', 'default'])
+  const routes = want.iface.length || want.publicIp ? [] : await readDefaultRoutes()
   return chooseIface(links, routes, want)
+}
+
+/** The link holding an address, compared by value (any spelling of an IPv6 address). */
+function holding(links: LinkAddrs[], ip: Ip): LinkAddrs | undefined {
+  return links.find((l) =>
+    l.addr_info?.some((a) => {
+      try {
+        const x = parseIp(a.local)
+        return x.value === ip.value && x.family === ip.family
+      } catch {
+        return false
+      }
+    }),
+  )
+}
+
+/** Pure choice of the link alone (selectLink), from `ip -j addr show` and the default route's device. */
+export function chooseLink(links: LinkAddrs[], defaultRoutes: { dev?: string }[], iface: string, publicIp?: Ip): { name: string; mtu: number } {
+  const found = (l: LinkAddrs) => ({ name: l.ifname, mtu: l.mtu })
+  if (iface) {
+    let ip: Ip | undefined
+    try {
+      ip = parseIp(iface)
+    } catch {}
+    if (ip) {
+      const l = holding(links, ip)
+      if (!l) throw new Error(`--iface ${iface}: no interface has that address`)
+      return found(l)
+    }
+    const why = ifaceNameProblem(iface)
+    if (why) throw new Error(`--iface ${JSON.stringify(iface)}: ${why}`)
+    const l = links.find((x) => x.ifname === iface)
+    if (!l) throw new Error(`--iface ${iface}: no such interface`)
+    if (!l.mtu) throw new Error(`--iface ${iface}: no MTU in ip -j addr show`)
+    return found(l)
+  }
+  if (publicIp) {
+    const l = holding(links, publicIp)
+    if (!l) throw new Error(`error looking up interface: no interface has --public-ip ${publicIp.text} (give --iface or --mtu)`)
+    return found(l)
+  }
+  const dev = defaultRoutes.find((r) => r.dev)?.dev
+  if (!dev) throw new Error('no default route to pick the external interface from (give --iface or --mtu)')
+  return chooseLink(links, [], dev)
+}
+
+/**
+ * The external link and its MTU, for the subnet writer: --iface (a name, or an address a link
+ * holds); else the link holding --public-ip; else the default route's. No address needed on it.
+ */
+export async function selectLink(iface: string, publicIp?: Ip): Promise<{ name: string; mtu: number }> {
+  const [links, routes] = await Promise.all([readLinks(), iface || publicIp ? [] : readDefaultRoutes()])
+  return chooseLink(links, routes, iface, publicIp)
 }

@@ -1,6 +1,7 @@
 // The kernel side of the route syncer: read the main table as JSON, apply one `ip -batch -`.
 // Two processes per sync whatever the number of peers (see reference/zx-and-bundling.md).
-import { run, runJson, startPiped, cmdline, type RunResult, type Step } from '../core/sh.ts'
+import { run, runJson, startPiped, cmdline, type RunResult } from '../core/sh.ts'
+import { applyKeepGoing, type Step } from '../core/plan.ts'
 import { parseKernelRoutes, type KernelRoute } from './hostgw/plan.ts'
 import { parseCidr, type Cidr, type Family } from '../net/cidr.ts'
 
@@ -80,11 +81,7 @@ export async function applyBatch(batch: string, prepared?: PreparedBatch): Promi
     if (prepared) await (await prepared)('')
     return undefined
   }
-  const step = batchStep(batch)
-  const res = prepared ? await (await prepared)(batch) : await run(step.argv, { input: step.input, nothrow: true })
-  if (res.code === 0) return undefined
-  const why = res.stderr.trim().split('\n').slice(0, 6).join('; ') || `exit status ${res.code}`
-  return `${cmdline(step.argv)}: ${why}`
+  return (await applyKeepGoing([batchStep(batch)], prepared && (await prepared))) || undefined
 }
 
 export type { KernelRoute }

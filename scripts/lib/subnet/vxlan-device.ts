@@ -5,7 +5,8 @@
 // `<lease network IP>/32` (other addresses of the network on it removed) and link up.
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { run, runJson, applyPlan, type Step } from '../core/sh.ts'
+import { run, runJson } from '../core/sh.ts'
+import { applyPlan, type Step } from '../core/plan.ts'
 import { containsIp, parseIp, type Cidr } from '../net/cidr.ts'
 import type { VxlanBackend } from '../formats/backend.ts'
 

@@ -1,116 +1,41 @@
-// One sync of the host-gw routes: the registry's leases -> desired routes (each lease parsed and
-// checked once per revision, each bad one warned about once), the kernel's managed routes read,
-// the difference applied in one `ip -batch -`. A Coalescer runs syncs one at a time: a burst of
-// watch events while a sync runs becomes a single next sync.
+// The host-gw side of the route syncer: what a valid peer lease asks for (one gateway route per
+// family), and RouteSyncer, which applies desired routes as one `ip -batch -`: a full sync reads
+// the kernel, a sync for a watch event plans only the destinations that changed. The loop that
+// drives it is reconcile.ts; hostgw/backend.ts plugs this into it.
 import type { PeerRecord as KV } from '../../registry/registry.ts'
-import { parseLease, peerProblem } from '../../formats/lease.ts'
-import type { NetworkConfig } from '../../formats/net-conf.ts'
-import { sameCidr, type Cidr, type Family } from '../../net/cidr.ts'
+import type { Lease } from '../../formats/lease.ts'
+import type { Family } from '../../net/cidr.ts'
 import { defaultMetric, managedRoutes, planRoutes, planSummary, type DesiredRoute, type KernelRoute, type RoutePlan } from './plan.ts'
 import { readRoutes, applyBatch, type PreparedBatch } from '../kernel.ts'
 import { blackholeLines } from '../blackhole.ts'
-import { log, warn, errText } from '../../core/log.ts'
+import { log, warn } from '../../core/log.ts'
+import { PeerVerdicts, type Desire, type NodeView } from '../peers.ts'
 
-export interface NodeView {
-  prefix: string
-  iface: string
-  cfg: NetworkConfig
-  /** cluster networks, one per enabled family */
-  networks: Cidr[]
-  /** our own subnet(s) */
-  own: Cidr[]
-  /** the external interface's addresses: a lease naming one of them is this node's */
-  localIps: string[]
-  /** --ip-blackhole-route: keep a blackhole route for each own subnet (route-blackhole.ts) */
-  blackhole?: boolean
-  /** the external interface's connected IPv4 networks (vxlan DirectRouting) */
-  ifaceNets?: Cidr[]
-  /** manage only the gateway routes through --iface (vxlan DirectRouting's direct routes) */
-  ifaceRoutesOnly?: boolean
+export type { NodeView }
+
+/** A valid host-gw peer's routes: its subnet via its PublicIP, per family this node routes. */
+export function hostGwRoutes(node: NodeView, l: Lease): Desire<DesiredRoute> {
+  const want: DesiredRoute[] = []
+  const fam = (f: Family) => node.networks.some((n) => n.family === f)
+  if (fam(4)) want.push({ dst: l.subnet, gateway: l.publicIp })
+  if (fam(6) && l.ipv6Subnet && l.publicIpv6) want.push({ dst: l.ipv6Subnet, gateway: l.publicIpv6 })
+  return { want, why: '' }
 }
 
-interface Verdict {
-  modRevision: number
-  value: string
-  routes: DesiredRoute[]
-  /** why the lease gives no route (logged once), '' when it is silently skipped (our own) */
-  skip?: string
-}
-
-/** Leases -> desired routes, remembering each key's verdict until its value changes. */
+/** Leases -> desired routes (peers.ts judges each lease once per value), and the destinations touched since the last call. */
 export class DesiredRoutes {
-  private verdicts = new Map<string, Verdict>()
-  constructor(private readonly node: NodeView) {}
-
-  /**
-   * All desired routes, and the destinations whose routes changed since the last call (a lease
-   * put, changed or deleted): a sync for a watch event only needs to look at those.
-   */
-  compute(leases: Map<string, KV>): { routes: DesiredRoute[]; touched: Set<string> } {
-    const routes: DesiredRoute[] = []
-    const touched = new Set<string>()
-    for (const kv of leases.values()) {
-      let v = this.verdicts.get(kv.key)
-      if (!v || v.modRevision !== kv.modRevision || v.value !== kv.value) {
-        for (const r of v?.routes ?? []) touched.add(r.dst.text)
-        v = this.judge(kv)
-        for (const r of v.routes) touched.add(r.dst.text)
-        this.verdicts.set(kv.key, v)
-        if (v.skip) warn(`ignoring lease ${kv.key}: ${v.skip}`)
-      }
-      for (const r of v.routes) routes.push(r)
-    }
-    if (this.verdicts.size > leases.size) {
-      for (const [k, v] of this.verdicts) {
-        if (leases.has(k)) continue
-        for (const r of v.routes) touched.add(r.dst.text)
-        this.verdicts.delete(k)
-      }
-    }
-    return { routes, touched }
+  private readonly verdicts: PeerVerdicts<DesiredRoute>
+  constructor(node: NodeView) {
+    this.verdicts = new PeerVerdicts(node, 'host-gw', (l) => hostGwRoutes(node, l), routeKey)
   }
 
-  private judge(kv: KV): Verdict {
-    const v: Verdict = { modRevision: kv.modRevision, value: kv.value, routes: [] }
-    const { node } = this
-    try {
-      const l = parseLease(kv.prefix ?? node.prefix, kv)
-      if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) {
-        v.skip = '' // our own lease
-        return v
-      }
-      if (l.backendType !== 'host-gw') {
-        v.skip = `backend type ${JSON.stringify(l.backendType)}, this syncer routes host-gw peers only`
-        return v
-      }
-      const problem = peerProblem(
-        l,
-        node.cfg,
-        node.own.find((o) => o.family === 4),
-        node.own.find((o) => o.family === 6),
-      )
-      if (problem) {
-        v.skip = problem
-        return v
-      }
-      if (node.localIps.includes(l.publicIp.text)) {
-        v.skip = `its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`
-        return v
-      }
-      if (l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text)) {
-        v.skip = `its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`
-        return v
-      }
-      const fam = (f: Family) => node.networks.some((n) => n.family === f)
-      if (fam(4)) v.routes.push({ dst: l.subnet, gateway: l.publicIp })
-      if (fam(6) && l.ipv6Subnet && l.publicIpv6) v.routes.push({ dst: l.ipv6Subnet, gateway: l.publicIpv6 })
-    } catch (e) {
-      // parseLease's reasons already start with "lease <key>: "; the warning names the key once.
-      v.skip = errText(e).replace(`lease ${kv.key}: `, '')
-    }
-    return v
+  compute(leases: Map<string, KV>): { routes: DesiredRoute[]; touched: Set<string> } {
+    const { want, touched } = this.verdicts.compute(leases)
+    return { routes: want, touched }
   }
 }
+
+export const routeKey = (d: DesiredRoute) => d.dst.text
 
 /** Read the kernel and plan; no change made. */
 export async function planSync(node: NodeView, desired: DesiredRoute[], kernel?: KernelRoute[]): Promise<RoutePlan> {
@@ -207,36 +132,4 @@ function byDst(routes: KernelRoute[]): Map<string, KernelRoute[]> {
 
 function asKernel(d: DesiredRoute, iface: string): KernelRoute {
   return { dst: d.dst, gateway: d.gateway, dev: iface, metric: defaultMetric(d.dst.family), multipath: false, type: 'unicast' }
-}
-
-/** Runs fn one call at a time; requests made while it runs collapse into one more call. */
-export class Coalescer {
-  private running = false
-  private queued = false
-  private full = false
-  constructor(private readonly fn: (full: boolean) => Promise<void>) {}
-
-  request(full = false): void {
-    this.full ||= full
-    if (this.queued) return
-    this.queued = true
-    // setImmediate: every event of the watch message being read lands in this one run.
-    if (!this.running) setImmediate(() => void this.loop())
-  }
-
-  private async loop(): Promise<void> {
-    if (this.running) return
-    this.running = true
-    while (this.queued) {
-      this.queued = false
-      const full = this.full
-      this.full = false
-      try {
-        await this.fn(full)
-      } catch (e) {
-        warn(`sync failed: ${errText(e)}`)
-      }
-    }
-    this.running = false
-  }
 }

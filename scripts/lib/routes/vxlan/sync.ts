@@ -1,15 +1,17 @@
-// The vxlan side of the route syncer: leases -> peers (each lease judged once per value, each bad
-// one warned about once), the device's neighbours, fdb and routes read with -j, the difference
-// applied as one `bridge -batch -` then one `ip -batch -` (two processes whatever the number of
-// peers). Every sync re-reads the kernel: three small reads of one device.
+// The vxlan side of the route syncer: what a valid peer lease asks for (its VTEP, per family),
+// the device's neighbours, fdb and routes read with -j, the difference applied as one
+// `bridge -batch -` then one `ip -batch -` (two processes whatever the number of peers). Every
+// sync re-reads the kernel: three small reads of one device. The loop that drives it is
+// reconcile.ts; vxlan/backend.ts plugs this into it.
 import type { PeerRecord as KV } from '../../registry/registry.ts'
 import type { VxlanBackend } from '../../formats/backend.ts'
-import { parseLease, peerProblem } from '../../formats/lease.ts'
-import { sameCidr, type Family } from '../../net/cidr.ts'
-import { run, runJson, cmdline, type Step } from '../../core/sh.ts'
-import { log, warn, errText } from '../../core/log.ts'
+import type { Lease } from '../../formats/lease.ts'
+import type { Family } from '../../net/cidr.ts'
+import { runJson } from '../../core/sh.ts'
+import { applyKeepGoing, type Step } from '../../core/plan.ts'
+import { log, warn } from '../../core/log.ts'
 import { parseVxlanKernel, planVxlan, vxlanPeer, vxlanPeer6, type VxlanPeer, type VxlanPlan } from './plan.ts'
-import type { NodeView } from '../hostgw/sync.ts'
+import { PeerVerdicts, type Desire, type NodeView } from '../peers.ts'
 import { parseKernelRoutes } from '../hostgw/plan.ts'
 import { blackholeLines } from '../blackhole.ts'
 
@@ -18,59 +20,27 @@ export function vxlanDev(b: VxlanBackend): { dev: string; vni: number } {
   return { dev: `flannel.${b.vni}`, vni: b.vni }
 }
 
+/** A valid vxlan peer's VTEPs: IPv4, and with an IPv6 network IPv6 too (dual stack), or why not. */
+export function vxlanPeers(l: Lease, vni: number, v6: boolean): Desire<VxlanPeer> {
+  const p4 = vxlanPeer(l, vni)
+  if (typeof p4 === 'string') return { want: [], why: p4 }
+  if (!v6) return { want: [p4], why: '' }
+  const p6 = vxlanPeer6(l, vni)
+  return typeof p6 === 'string' ? { want: [p4], why: p6 } : { want: [p4, p6], why: '' }
+}
+
+export const peerKey = (p: VxlanPeer) => p.subnet.text
+
+/** Leases -> vxlan peers of both families (peers.ts judges each lease once per value). */
 export class VxlanPeers {
-  private verdicts = new Map<string, { value: string; peers: VxlanPeer[] }>()
-  private readonly v6: boolean
-  constructor(
-    private readonly node: NodeView,
-    private readonly vni: number,
-  ) {
-    this.v6 = node.networks.some((n) => n.family === 6)
+  private readonly verdicts: PeerVerdicts<VxlanPeer>
+  constructor(node: NodeView, vni: number) {
+    const v6 = node.networks.some((n) => n.family === 6)
+    this.verdicts = new PeerVerdicts(node, 'vxlan', (l) => vxlanPeers(l, vni, v6), peerKey)
   }
 
-  /** Every peer of both families (dual stack: a lease gives an IPv4 and an IPv6 peer). */
   compute(leases: Map<string, KV>): VxlanPeer[] {
-    const out: VxlanPeer[] = []
-    for (const kv of leases.values()) {
-      let v = this.verdicts.get(kv.key)
-      if (!v || v.value !== kv.value) {
-        const r = this.judge(kv)
-        v = { value: kv.value, peers: r.peers }
-        if (r.why) warn(`${r.peers.length ? 'no IPv6 peer for' : 'ignoring'} lease ${kv.key}: ${r.why}`)
-        this.verdicts.set(kv.key, v)
-      }
-      out.push(...v.peers)
-    }
-    for (const k of this.verdicts.keys()) if (!leases.has(k)) this.verdicts.delete(k)
-    return out
-  }
-
-  /** The peers, and why there are none or no IPv6 one ('' = our own lease, skipped silently). */
-  private judge(kv: KV): { peers: VxlanPeer[]; why: string } {
-    const { node } = this
-    const none = (why: string) => ({ peers: [], why })
-    try {
-      const l = parseLease(kv.prefix ?? node.prefix, kv)
-      if (node.localIps.includes(l.publicIp.text) && node.own.some((o) => sameCidr(o, l.subnet))) return none('')
-      if (l.backendType !== 'vxlan') return none(`backend type ${JSON.stringify(l.backendType)}, this node runs vxlan`)
-      const problem = peerProblem(
-        l,
-        node.cfg,
-        node.own.find((o) => o.family === 4),
-        node.own.find((o) => o.family === 6),
-      )
-      if (problem) return none(problem)
-      if (node.localIps.includes(l.publicIp.text)) return none(`its PublicIP ${l.publicIp.text} is this node's, but the subnet is not ours`)
-      if (this.v6 && l.publicIpv6 && l.ipv6Subnet && node.localIps.includes(l.publicIpv6.text))
-        return none(`its PublicIPv6 ${l.publicIpv6.text} is this node's, but the subnet is not ours`)
-      const p4 = vxlanPeer(l, this.vni)
-      if (typeof p4 === 'string') return none(p4)
-      if (!this.v6) return { peers: [p4], why: '' }
-      const p6 = vxlanPeer6(l, this.vni)
-      return typeof p6 === 'string' ? { peers: [p4], why: p6 } : { peers: [p4, p6], why: '' }
-    } catch (e) {
-      return none(errText(e).replace(`lease ${kv.key}: `, ''))
-    }
+    return this.verdicts.compute(leases).want
   }
 }
 
@@ -119,12 +89,7 @@ export class VxlanSyncer {
   /** One full sync of this family's peers; false when a line of a batch failed (logged once while it repeats). */
   async sync(peers: VxlanPeer[]): Promise<boolean> {
     const plan = await planVxlanSync(this.node, this.dev, peers, this.fam)
-    const errs: string[] = []
-    for (const s of vxlanSteps(plan)) {
-      const res = await run(s.argv, { input: s.input, nothrow: true })
-      if (res.code !== 0) errs.push(`${cmdline(s.argv)}: ${res.stderr.trim().split('\n').slice(0, 6).join('; ') || `exit status ${res.code}`}`)
-    }
-    const err = errs.join(' | ')
+    const err = await applyKeepGoing(vxlanSteps(plan))
     this.last = { plan, err, planned: peers.filter((p) => p.subnet.family === this.fam).length }
     const bh = plan.blackholes ? `, ${plan.blackholes} blackhole route added` : ''
     const n = peers.filter((p) => p.subnet.family === this.fam).length
