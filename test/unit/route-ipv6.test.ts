@@ -7,6 +7,7 @@ import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
 import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
 import { DesiredRoutes, type NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
 import { managedRoutes, parseKernelRoutes, planRoutes } from '../../scripts/lib/routes/hostgw/plan.ts'
+import { setLogSink } from '../../scripts/lib/core/log.ts'
 
 const P = '/coreos.com/network'
 const node: NodeView = {
@@ -22,13 +23,12 @@ let rev = 1
 const kv = (k: string, value: string): [string, KV] => [`${P}/subnets/${k}`, { key: `${P}/subnets/${k}`, value, modRevision: rev++, createRevision: 1, version: 1, lease: '0' }]
 
 function quietly<T>(fn: () => T): { r: T; said: string } {
-  const w = process.stderr.write
   let said = ''
-  process.stderr.write = ((s: string) => ((said += String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void (said += line))
   try {
     return { r: fn(), said }
   } finally {
-    process.stderr.write = w
+    setLogSink(restore)
   }
 }
 

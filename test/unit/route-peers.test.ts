@@ -2,15 +2,15 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { CompactedError, type EtcdClient, type KV, type WatchEvent } from '../../scripts/lib/registry/etcd/client.ts'
 import { PeerRegistry } from '../../scripts/lib/registry/etcd/peers.ts'
+import { setLogSink } from '../../scripts/lib/core/log.ts'
 
 const S = '/coreos.com/network/subnets/'
 const kv = (subnet: string, rev: number, value = '{}'): KV => ({ key: S + subnet, value, modRevision: rev, createRevision: rev, version: 1, lease: '0' })
 const quiet = <T>(fn: () => Promise<T>) => {
-  const w = process.stderr.write
   const said: string[] = []
-  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void said.push(line))
   return fn()
-    .finally(() => (process.stderr.write = w))
+    .finally(() => setLogSink(restore))
     .then((r) => ({ r, said: said.join('') }))
 }
 

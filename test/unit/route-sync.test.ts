@@ -4,6 +4,7 @@ import { parseCidr } from '../../scripts/lib/net/cidr.ts'
 import { parseNetworkConfig } from '../../scripts/lib/formats/net-conf.ts'
 import type { KV } from '../../scripts/lib/registry/etcd/client.ts'
 import { DesiredRoutes, type NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
+import { setLogSink } from '../../scripts/lib/core/log.ts'
 
 const P = '/coreos.com/network'
 const node: NodeView = {
@@ -22,13 +23,12 @@ const kv = (subnet: string, value: string): [string, KV] => [
 ]
 
 function capture<T>(fn: () => T): { r: T; said: string[] } {
-  const w = process.stderr.write
   const said: string[] = []
-  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void said.push(line))
   try {
     return { r: fn(), said }
   } finally {
-    process.stderr.write = w
+    setLogSink(restore)
   }
 }
 

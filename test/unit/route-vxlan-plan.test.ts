@@ -9,6 +9,7 @@ import type { NodeView } from '../../scripts/lib/routes/hostgw/sync.ts'
 import { parseVxlanKernel, planVxlan, type VxlanPeer } from '../../scripts/lib/routes/vxlan/plan.ts'
 import { VxlanPeers, vxlanSteps, vxlanDev } from '../../scripts/lib/routes/vxlan/sync.ts'
 import { showPlan } from '../../scripts/lib/core/plan.ts'
+import { setLogSink } from '../../scripts/lib/core/log.ts'
 const backend = (raw: Record<string, unknown>) => parseBackend({ Type: 'vxlan', ...raw }) as VxlanBackend
 
 const P = '/coreos.com/network'
@@ -85,8 +86,7 @@ const kv = (subnet: string, value: string): [string, KV] => [
 
 test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warned once with the key and reason', () => {
   const said: string[] = []
-  const w = process.stderr.write
-  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void said.push(line))
   try {
     const peers = new VxlanPeers(node, 1)
     const leases = new Map([
@@ -104,7 +104,7 @@ test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warn
     )
     peers.compute(leases)
   } finally {
-    process.stderr.write = w
+    setLogSink(restore)
   }
   const text = said.join('')
   assert.equal(said.length, 5, text)
@@ -126,8 +126,7 @@ test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flan
   const own6 = parseCidr('fd44:0:0:1::/64')
   const n6: NodeView = { ...node, cfg, networks: [net, cfg.ipv6Network!], own: [own, own6] }
   const said: string[] = []
-  const w = process.stderr.write
-  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void said.push(line))
   let peers: VxlanPeer[]
   try {
     const dual = (v4: string, v6: string, d6: unknown) =>
@@ -145,7 +144,7 @@ test('dual stack: a lease gives an IPv6 peer from BackendV6Data; planned on flan
       ]),
     )
   } finally {
-    process.stderr.write = w
+    setLogSink(restore)
   }
   assert.deepEqual(
     peers.map((p) => `${p.subnet.text} ${p.publicIp.text} ${p.mac}`),
@@ -179,8 +178,7 @@ test('dual stack: a lease naming our own PublicIPv6 for a subnet not ours is ign
   const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}')
   const n6: NodeView = { ...node, cfg, networks: [net, cfg.ipv6Network!], own: [own, parseCidr('fd44:0:0:1::/64')], localIps: ['192.168.77.11', 'fd77::11'] }
   const said: string[] = []
-  const w = process.stderr.write
-  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof w
+  const restore = setLogSink((line) => void said.push(line))
   try {
     const value = JSON.stringify({
       PublicIP: '192.168.77.12',
@@ -191,7 +189,7 @@ test('dual stack: a lease naming our own PublicIPv6 for a subnet not ours is ign
     })
     assert.deepEqual(new VxlanPeers(n6, 1).compute(new Map([kv('10.244.2.0-24&fd44:0:0:2::-64', value)])), [])
   } finally {
-    process.stderr.write = w
+    setLogSink(restore)
   }
   assert.match(said.join(''), /its PublicIPv6 fd77::11 is this node's, but the subnet is not ours/)
 })
