@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { parseFlags, helpText, UsageError, renderFlags } from './lib/core/flags.ts'
 import { WRITER_SPEC } from './lib/subnet/flags.ts'
+import { ROUTES_SPEC } from './lib/routes/flags.ts'
 import { spec as MASQ_SPEC } from './lib/masq/config.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { log, errText, debug } from './lib/core/log.ts'
@@ -65,7 +66,6 @@ async function main(): Promise<void> {
   Object.assign(process.env, etcdChildEnv(f))
   // Parts stop when this process is gone (kill -9 included): lib/core/part-guard.ts.
   process.env[SUPERVISOR_ENV] = String(process.pid)
-  const subnetFile = `--subnet-file=${f['subnet-file']}`
   // Each part's command line is rendered with the part's own flag spec (core/flags.ts renderFlags),
   // so a name or type the part would not parse fails to compile here.
   const writerArgs = [
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       'prev-subnet': prev?.subnet?.text,
       ...(prev?.ipv6Networks[0] && prev.ipv6Subnet ? { 'prev-ipv6-network': prev.ipv6Networks[0].text, 'prev-ipv6-subnet': prev.ipv6Subnet.text } : {}),
     })
-  const routesArgs = [...etcdFlags, `--iface=${ext.name}`, subnetFile, ...(f['ip-blackhole-route'] ? ['--ip-blackhole-route'] : [])]
+  const routesArgs = [...etcdFlags, ...renderFlags(ROUTES_SPEC, { iface: ext.name, 'subnet-file': f['subnet-file'], 'ip-blackhole-route': f['ip-blackhole-route'] || undefined })]
   // The writer has read the config already; read again here, it may be briefly out of reach
   // (etcd restarting): wait for it as flanneld does, and end quietly if we are stopped meanwhile.
   const loadConfig = async (signal?: AbortSignal) => {

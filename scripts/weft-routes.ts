@@ -6,17 +6,18 @@
 // repairs drift. See docs/route-syncer.md.
 import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
-import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
+import { parseFlags, helpText, UsageError } from './lib/core/flags.ts'
+import { ROUTES_SPEC } from './lib/routes/flags.ts'
 import { runMain, fail, FatalError } from './lib/core/cli.ts'
 import { log, warn, errText } from './lib/core/log.ts'
 import { exitWithSupervisor, holdLock } from './lib/core/part-guard.ts'
 import { parseCidr, type Cidr } from './lib/net/cidr.ts'
 import { ifaceNameProblem } from './lib/net/iface.ts'
 import { parseSubnetEnv } from './lib/formats/subnet-env.ts'
-import { ETCD_FLAGS, etcdFromFlags } from './lib/registry/etcd/flags.ts'
+import { etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { NetworkConfig } from './lib/formats/net-conf.ts'
 import { EtcdRegistry } from './lib/registry/etcd/registry.ts'
-import { KUBE_FLAGS, kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
+import { kubeRegistryFromFlags } from './lib/registry/kube/flags.ts'
 import { PermanentError, type Registry } from './lib/registry/registry.ts'
 import { applyBatch, prepareBatch, readIfaceAndRoutes } from './lib/routes/kernel.ts'
 import type { NodeView } from './lib/routes/peers.ts'
@@ -26,21 +27,7 @@ import { openVxlanBackend } from './lib/routes/vxlan/backend.ts'
 import { listWithRetry, reconcile } from './lib/routes/reconcile.ts'
 import { startHeartbeat } from './lib/daemon/events.ts'
 
-const spec = {
-  ...ETCD_FLAGS,
-  ...KUBE_FLAGS,
-  iface: { type: 'string', help: 'external interface the peer routes go through (required)', arg: 'name' },
-  'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'file holding our subnet and the cluster network', arg: 'path' },
-  subnet: { type: 'string', help: 'our own subnet (overrides FLANNEL_SUBNET of --subnet-file)', arg: 'cidr' },
-  network: { type: 'string', help: 'the cluster network (overrides FLANNEL_NETWORK of --subnet-file)', arg: 'cidr' },
-  'ipv6-subnet': { type: 'string', help: 'our own IPv6 subnet (overrides FLANNEL_IPV6_SUBNET; with --ipv6-network)', arg: 'cidr' },
-  'ipv6-network': { type: 'string', help: 'the IPv6 cluster network (overrides FLANNEL_IPV6_NETWORK; with --ipv6-subnet)', arg: 'cidr' },
-  'ip-blackhole-route': { type: 'bool', help: 'keep a blackhole route (metric 10000) for our own subnet(s), re-added by every full resync' },
-  resync: { type: 'int', default: 10, help: 'seconds between full resyncs (kernel re-read, registry re-list)', arg: 'seconds' },
-  once: { type: 'bool', help: 'one full sync, then exit (status 1 if a route could not be written)' },
-  'dry-run': { type: 'bool', help: 'print the ip -batch plan of one sync and change nothing' },
-  help: { type: 'bool', help: 'show this help' },
-} satisfies FlagSpec
+const spec = ROUTES_SPEC
 
 const summary = `Keep this node's host-gw routes to every peer subnet in etcd: one
 "<peer subnet> via <peer PublicIP> dev <iface>" per valid host-gw lease, applied as one
