@@ -133,7 +133,8 @@ export class KubeClient {
   async call<T = any>(what: string, method: string, path: string, o: { body?: unknown; contentType?: string; signal?: AbortSignal; retryConflict?: boolean } = {}): Promise<T> {
     let backoff = 1000
     let since = 0
-    for (let n = 0; ; n++) {
+    let said = 0
+    for (;;) {
       try {
         const r = await this.do<T>(method, path, o)
         if (since) log(`${what}: the API server answers again after ${Math.round((Date.now() - since) / 1000)} s`)
@@ -143,7 +144,10 @@ export class KubeClient {
         if (!(e instanceof TransientError) && !conflict) throw e
         if (o.signal?.aborted) throw e
         const wait = e instanceof KubeTransientError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoff
-        if (!since || n % 30 === 0) log(`${what}: ${errText(e)}; retrying in ${(wait / 1000).toFixed(1)} s`)
+        if (Date.now() - said >= 30_000) {
+          log(`${what}: ${errText(e)}; retrying in ${(wait / 1000).toFixed(1)} s`)
+          said = Date.now()
+        }
         since ||= Date.now()
         await pause(wait, o.signal)
         backoff = Math.min(backoff * 2, 30_000)
