@@ -3,7 +3,8 @@
 // list), then a watch from the list's resourceVersion with bookmarks; a stream the server ends is
 // resumed from the last version seen; history compacted (410, as an ERROR event or an answer)
 // means a fresh list, diffed against the cache so the consumer sees what was added, changed and
-// removed meanwhile; every resyncMs the consumer is called again from the cache.
+// removed meanwhile; every resyncMs (flannel: 5 min) the consumer is called again from the cache,
+// as client-go's resync replays its store: a resync never lists (only a 410 does).
 import type { KubeClient } from './client.ts'
 import { KubeStatusError, KubeTransientError } from './client.ts'
 import { PermanentError, TransientError } from '../errors.ts'
