@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     log(`dry run: would apply ${plan.added} added, ${plan.replaced} replaced, ${plan.removed} removed; nothing changed`)
     return
   }
-  const routes = new RouteSyncer(node, prepared)
+  const routes = new RouteSyncer(node, prepared, !f.once)
   if (f.once) {
     const ok = await routes.sync(desired.compute(registry.leases).routes, true, undefined, kernel)
     reg.close()

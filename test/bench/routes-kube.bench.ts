@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loadavg } from 'node:os'
 import { Scope, must, dist, waitFor } from '../helpers/scope.ts'
 import { startEtcd } from '../helpers/etcd.ts'
 import { startKubeDouble } from '../helpers/kube-double-client.ts'
@@ -148,6 +149,7 @@ async function main(): Promise<void> {
       .join('')
     const floor: number[] = []
     const daemon: number[] = []
+    const load0 = loadavg()[0]
     for (let r = 0; r < runs; r++) {
       flush()
       floor.push(
@@ -160,6 +162,9 @@ async function main(): Promise<void> {
       if (count() !== n) throw new Error(`daemon installed ${count()} of ${n} routes`)
       await stop(dm.p)
     }
+    console.log(
+      `load average (1 min) before the runs: ${load0.toFixed(1)} on 2 cores; now ${loadavg()[0].toFixed(1)} (other jobs share this machine: absolute figures move with it)`,
+    )
     const f = median(floor)
     console.log(`${n} Nodes: floor (etcd mode's) ${f.toFixed(0)} ms | kube daemon to all routes ${median(daemon).toFixed(0)} ms (${(median(daemon) / f).toFixed(2)}x floor)`)
 
