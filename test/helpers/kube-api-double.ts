@@ -258,7 +258,8 @@ export class KubeApiDouble {
     const byName = fieldName(q)
     const match = (o: Obj) => !byName || o.metadata.name === byName
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' })
-    const send = (type: string, object: Obj) => res.write(JSON.stringify({ type, object }) + '\n')
+    // A stream ended by dropWatches() hears of changes made before its 'close' event: not written.
+    const send = (type: string, object: Obj) => void (res.writableEnded || res.write(JSON.stringify({ type, object }) + '\n'))
     const rvText = q.get('resourceVersion') ?? ''
     const from = rvText === '' || rvText === '0' ? undefined : Number(rvText)
     if (from !== undefined && (!Number.isInteger(from) || from < s.compactedAt)) {

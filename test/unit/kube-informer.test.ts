@@ -26,7 +26,7 @@ after(() => {
 const P = 'flannel.alpha.coreos.com/'
 const managed = (ip: string) => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null', [`${P}public-ip`]: ip })
 
-test('periodic resync replays the cache to the consumer and never lists; a watch event still arrives', async () => {
+test('the first list from the watch cache; periodic resync replays the cache and never lists; a 410 relists in pages', async () => {
   const ca = makeCa(dir)
   const srv = makeLeaf(ca, 'apiserver', { ips: ['127.0.0.1'] })
   const { readFileSync } = await import('node:fs')
@@ -45,14 +45,29 @@ test('periodic resync replays the cache to the consumer and never lists; a watch
   await waitFor('the watch event', () => changes.includes('added node/n4/subnets/10.244.4.0-24'), 5000)
   await waitFor('a resync after it', () => changes.lastIndexOf(undefined) > changes.indexOf('added node/n4/subnets/10.244.4.0-24'), 5000)
 
-  const lists = d.requests.filter((r) => r.startsWith('GET /api/v1/nodes?') && !r.includes('watch=true'))
-  assert.equal(lists.length, 2, `one paginated list (2 pages of 2), never again: ${lists.join(', ')}`)
+  const lists = () => d.requests.filter((r) => r.startsWith('GET /api/v1/nodes?') && !r.includes('watch=true'))
+  assert.deepEqual(lists(), ['GET /api/v1/nodes?limit=2&resourceVersion=0'], 'one list, from the watch cache as client-go makes it, never again')
   assert.deepEqual(
     changes.filter((c) => c !== undefined),
     ['added node/n4/subnets/10.244.4.0-24'],
     'a resync reports no Node as changed',
   )
   assert.equal(peers.leases.size, 3)
+
+  // History compacted while the watch was away: a 410, then a consistent list, in pages of 2.
+  d.hold(true)
+  d.dropWatches()
+  d.store.createNode({ metadata: { name: 'n5', annotations: managed('192.168.0.5') }, spec: { podCIDR: '10.244.5.0/24' } })
+  d.compact()
+  d.hold(false)
+  await waitFor('n5 after the relist', () => peers.leases.has('node/n5/subnets/10.244.5.0-24'), 5000)
+  const relist = lists().slice(1)
+  assert.equal(relist.length, 3, `5 Nodes in pages of 2: ${relist.join(', ')}`)
+  assert.ok(
+    relist.every((r) => !r.includes('resourceVersion=')),
+    'no resourceVersion: a consistent read',
+  )
+  assert.match(relist[1], /continue=/)
   stop.abort()
   d.dropWatches()
   await loop
