@@ -45,7 +45,6 @@ async function main(): Promise<number> {
   if (f.pods < 1 || f.pods > 20) throw new UsageError('--pods must be between 1 and 20')
   if (f.backend !== 'host-gw' && f.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(f.backend)}: the lab runs host-gw or vxlan`)
   if (f['direct-routing'] && f.backend !== 'vxlan') throw new UsageError('--direct-routing is a vxlan option (use it with --backend vxlan)')
-  if (f.kube && f.ipv6) throw new UsageError('--kube with --ipv6 is not supported by the lab yet (its Nodes get IPv4 podCIDRs)')
 
   // 1. Everything needed is here, or say what to install.
   const dist = dirname(process.argv[1])

@@ -79,7 +79,7 @@ async function main(): Promise<number | void> {
   } else {
     // The start's read of the IPv4 routes, if still fresh, is the first sync's kernel.
     const kernel = Date.now() - readAt < 1000 && node.networks.every((n) => n.family === 4) ? start.routes : undefined
-    backend = hostGwBackend(node, { prepared, kernel })
+    backend = hostGwBackend(node, { prepared, kernel, warm: !f.once && !f['dry-run'] })
   }
   const ok = await reconcile(backend, node, registry, { resync: f.resync, once: f.once, dryRun: f['dry-run'] }, stop.signal)
   if (!f.once) return

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loadavg } from 'node:os'
 import { Scope, must, dist, waitFor } from '../helpers/scope.ts'
 import { startEtcd } from '../helpers/etcd.ts'
 import { changeToRoute, latencyLine, median, now, peakRssMb } from './route-latency.ts'
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
     const args = [
       'env',
       'NODE_NAME=self',
+      'WEFT_EVENTS_FD=3',
       dist('weft-routes'),
       '--kube-subnet-mgr',
       `--kubeconfig-file=${kc}`,
@@ -124,8 +126,15 @@ async function main(): Promise<void> {
       if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`)
       return now() - t0
     }
+    // The daemon's own account of each sync (its "synced" events, as flanneld reads them): how much
+    // of an update's latency is spent inside it, from the event to the batch applied.
+    const syncs: { full: boolean; seconds: number }[] = []
     const startDaemon = () => {
-      const p = scope.spawn(args, { netns: node })
+      const p = scope.spawn(args, { netns: node, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
+      createInterface({ input: p.stdio[3] as NodeJS.ReadableStream }).on('line', (l) => {
+        const ev = JSON.parse(l)
+        if (ev.event === 'synced') syncs.push(ev)
+      })
       let text = ''
       const t0 = now()
       const done = new Promise<number>((resolve, reject) => {
@@ -147,6 +156,7 @@ async function main(): Promise<void> {
       .join('')
     const floor: number[] = []
     const daemon: number[] = []
+    const load0 = loadavg()[0]
     for (let r = 0; r < runs; r++) {
       flush()
       floor.push(
@@ -159,6 +169,9 @@ async function main(): Promise<void> {
       if (count() !== n) throw new Error(`daemon installed ${count()} of ${n} routes`)
       await stop(dm.p)
     }
+    console.log(
+      `load average (1 min) before the runs: ${load0.toFixed(1)} on 2 cores; now ${loadavg()[0].toFixed(1)} (other jobs share this machine: absolute figures move with it)`,
+    )
     const f = median(floor)
     console.log(`${n} Nodes: floor (etcd mode's) ${f.toFixed(0)} ms | kube daemon to all routes ${median(daemon).toFixed(0)} ms (${(median(daemon) / f).toFixed(2)}x floor)`)
 
@@ -169,11 +182,15 @@ async function main(): Promise<void> {
     const hwm = () => peakRssMb(dm.p.pid!)
     // `env` execs weft-routes: the pid is the daemon's.
     const afterStart = hwm()
+    syncs.length = 0
     const lat = await changeToRoute(scope, node, 50, async (i, dst) => {
       await d.call('createNode', kubeNode(`new-${i}`, dst, `172.16.100.${i + 1}`))
       return undefined
     })
-    console.log(`Node create -> route (5000 Nodes, 50 creates): ${latencyLine(lat)}`)
+    const inside = syncs.filter((x) => !x.full).map((x) => x.seconds * 1000)
+    console.log(
+      `Node create -> route (5000 Nodes, 50 creates): ${latencyLine(lat)}; of which inside the daemon (event's sync: plan + ip batch, ${inside.length} syncs) median ${median(inside).toFixed(1)} ms`,
+    )
     await new Promise((r) => setTimeout(r, 10500)) // one full resync (kernel re-read, cache replay)
     console.log(`peak RSS (VmHWM) of the kube daemon at 5000 Nodes: ${afterStart.toFixed(1)} MB after the first sync, ${hwm().toFixed(1)} MB after 50 creates and a full resync`)
     await stop(dm.p)

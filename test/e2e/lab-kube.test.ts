@@ -1,5 +1,6 @@
 // weft-lab --kube: the same lab, table and checks on the Kubernetes API test double instead of
-// etcd (flanneld --kube-subnet-mgr, Nodes with podCIDRs as a controller-manager gives them).
+// etcd (flanneld --kube-subnet-mgr, Nodes with podCIDRs as a controller-manager gives them), also
+// in dual stack (--ipv6: podCIDRs of both families).
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -29,8 +30,12 @@ test('weft-lab --kube --backend vxlan: every check passes over flannel.1', () =>
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
 })
 
-test('weft-lab --kube --ipv6 is refused as a usage error', () => {
-  const r = sh([process.execPath, dist('weft-lab'), '--kube', '--ipv6'])
-  assert.equal(r.code, 2)
-  assert.match(r.stderr, /^weft-lab: --kube with --ipv6 is not supported by the lab yet/)
+test('weft-lab --kube --ipv6: Nodes get podCIDRs of both families, every IPv4 and IPv6 check passes', () => {
+  const r = sh([process.execPath, dist('weft-lab'), '--kube', '--ipv6', '--nodes', '2', '--pods', '1'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /"EnableIPv6":true,"IPv6Network":"fd44::\/56"/)
+  for (const i of [1, 2]) assert.match(r.stdout, new RegExp(`^ +fd77::1${i} +fd44:0:0:${i}::/64 +pod1 fd44:0:0:${i}::2$`, 'm'))
+  assert.match(r.stdout, /IPv6 pod-to-pod \(ping -6\):\n {2}node1-pod1 +-> ok {2}node2-pod1\n {2}node2-pod1 +-> ok {2}node1-pod1\n/)
+  assert.match(r.stdout, /all checks passed\nlab removed\n$/)
+  assert.deepEqual(netnsOf(idOf(r.stdout)), [])
 })

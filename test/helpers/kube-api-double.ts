@@ -28,6 +28,13 @@
 // - PATCH: strategic-merge-patch+json and merge-patch+json (kube-double-store.ts); through
 //   nodes/<n>/status spec changes are dropped; a stale metadata.resourceVersion in the patch -> 409.
 // - 429 with Retry-After (apiserver's max-in-flight filter sets Retry-After: 1), and injected 5xx.
+// FAULT INJECTION (the double's, for tests; no real server fails on demand): injectFault({code,
+// times, match, retryAfter}) answers the next `times` requests whose "METHOD /path" matches with
+// `code`, as kube-apiserver words that status: 409 Conflict (what a patch carrying a stale
+// resourceVersion gets), 429 TooManyRequests with Retry-After (filters/maxinflight.go), 500
+// InternalError, 503 ServiceUnavailable, 504 Timeout. Faults come after authentication (a wrong
+// token is still 401) and before authorization. `timeline` records every request with the time
+// it arrived and the status it got, so a test can measure how long a client waited.
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
@@ -49,12 +56,14 @@ export class KubeApiDouble {
   store = new Store()
   tokens = new Map<string, string>() // token -> user
   bookmarkMs = 5000
-  private throttle = { n: 0, retryAfter: 1, code: 429 }
+  private faults: Fault[] = []
   private watches = new Set<ServerResponse>()
   /** while set, new watches wait (an apiserver restarting): released by hold(false) */
   private held?: (() => void)[]
   private snapshots = new Map<number, Obj[]>()
   requests: string[] = []
+  /** every request: when it arrived (ms since the epoch), what it was, the status it got */
+  timeline: { at: number; request: string; code?: number }[] = []
   server?: Server
 
   listen(host: string, port: number, cert: string, key: string, ca: string): Promise<number> {
@@ -64,7 +73,17 @@ export class KubeApiDouble {
 
   /** Next n API requests answer code (429 with Retry-After, or a 5xx). */
   fail(n: number, code = 429, retryAfter = 1): void {
-    this.throttle = { n, code, retryAfter }
+    this.injectFault({ times: n, code, retryAfter })
+  }
+
+  /**
+   * Fault injection: the next `times` requests matching `match` (a regular expression tested
+   * against "METHOD /path", e.g. "^PATCH /api/v1/nodes/n1/status$"; default: every request)
+   * answer `code`. Faults are used in the order they were injected.
+   */
+  injectFault(f: { code: number; times?: number; match?: string; retryAfter?: number }): void {
+    if (!FAULTS[f.code]) throw new Error(`the double injects ${Object.keys(FAULTS).join(', ')}, not ${f.code}`)
+    this.faults.push({ code: f.code, times: f.times ?? 1, match: new RegExp(f.match ?? ''), retryAfter: f.retryAfter ?? 1 })
   }
 
   /** End every open watch stream, as an apiserver restart or a load balancer would. */
@@ -99,21 +118,21 @@ export class KubeApiDouble {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://x')
     this.requests.push(`${req.method} ${url.pathname}${url.search}`)
+    const seen: (typeof this.timeline)[number] = { at: Date.now(), request: `${req.method} ${url.pathname}${url.search}` }
+    this.timeline.push(seen)
+    res.on('finish', () => (seen.code = res.statusCode))
     const user = this.user(req)
     if (!user) return status(res, 401, 'Unauthorized', 'Unauthorized')
     if (url.pathname === '/api' || url.pathname === '/apis' || url.pathname === '/api/v1' || url.pathname === '/version') return discovery(url.pathname, res)
     const r = route(req.method ?? 'GET', url)
     if (!r) return status(res, 404, 'NotFound', 'the server could not find the requested resource')
-    if (this.throttle.n > 0) {
-      this.throttle.n--
-      const { code, retryAfter } = this.throttle
-      if (code === 429) res.setHeader('Retry-After', String(retryAfter))
-      return status(
-        res,
-        code,
-        code === 429 ? 'TooManyRequests' : 'InternalError',
-        code === 429 ? 'Too many requests, please try again later.' : 'an error on the server ("injected by the test double") has prevented the request from succeeding',
-      )
+    const fault = this.faults.find((f) => f.times > 0 && f.match.test(`${req.method} ${url.pathname}`))
+    if (fault) {
+      fault.times--
+      this.faults = this.faults.filter((f) => f.times > 0)
+      const [reason, message] = FAULTS[fault.code](r.name ?? '')
+      if (fault.code === 429) res.setHeader('Retry-After', String(fault.retryAfter))
+      return status(res, fault.code, reason, message, fault.code === 409 ? { name: r.name, kind: 'nodes' } : undefined)
     }
     if (user !== 'admin' && !(user === FLANNEL_USER && FLANNEL_RULES[r.resource]?.includes(r.verb))) {
       const what = r.name ? `${r.resource.split('/')[0]} "${r.name}"` : r.resource.split('/')[0]
@@ -239,7 +258,8 @@ export class KubeApiDouble {
     const byName = fieldName(q)
     const match = (o: Obj) => !byName || o.metadata.name === byName
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' })
-    const send = (type: string, object: Obj) => res.write(JSON.stringify({ type, object }) + '\n')
+    // A stream ended by dropWatches() hears of changes made before its 'close' event: not written.
+    const send = (type: string, object: Obj) => void (res.writableEnded || res.write(JSON.stringify({ type, object }) + '\n'))
     const rvText = q.get('resourceVersion') ?? ''
     const from = rvText === '' || rvText === '0' ? undefined : Number(rvText)
     if (from !== undefined && (!Number.isInteger(from) || from < s.compactedAt)) {
@@ -264,6 +284,22 @@ export class KubeApiDouble {
       this.watches.delete(res)
     })
   }
+}
+
+interface Fault {
+  code: number
+  times: number
+  match: RegExp
+  retryAfter: number
+}
+
+/** What kube-apiserver answers with each injectable status: [reason, message]. */
+const FAULTS: Record<number, (name: string) => [string, string]> = {
+  409: (name) => ['Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`],
+  429: () => ['TooManyRequests', 'Too many requests, please try again later.'],
+  500: () => ['InternalError', 'an error on the server ("injected by the test double") has prevented the request from succeeding'],
+  503: () => ['ServiceUnavailable', 'the server is currently unable to handle the request'],
+  504: () => ['Timeout', 'the server was unable to return a response in the time allotted, but may still be processing the request'],
 }
 
 function route(method: string, url: URL): Req | undefined {

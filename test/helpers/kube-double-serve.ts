@@ -34,6 +34,8 @@ export async function serveKubeDouble(argv: string[] = process.argv): Promise<vo
     hold: (on: boolean) => d.hold(on),
     fail: (n: number, code: number, retryAfter: number) => d.fail(n, code, retryAfter),
     requests: () => d.requests.splice(0),
+    injectFault: (f: { code: number; times?: number; match?: string; retryAfter?: number }) => d.injectFault(f),
+    timeline: () => d.timeline.splice(0),
     rv: () => d.store.rv,
   }
   createInterface({ input: process.stdin })

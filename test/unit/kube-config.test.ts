@@ -84,7 +84,15 @@ test('kubeconfig and in-cluster: bad settings are ConfigErrors naming what is wr
     () => loadTarget({ kubeconfig: write('k3.yaml', KUBECONFIG.replace("current-context: 'flannel@kubernetes'", 'current-context: other')) }),
     /no context named "other"/,
   )
-  assert.throws(() => loadTarget({ kubeconfig: write('k4.yaml', KUBECONFIG.replace('https://10.0.0.1:6443', 'http://10.0.0.1:8080')) }), /only https/)
+  assert.throws(
+    () => loadTarget({ kubeconfig: write('k4.yaml', KUBECONFIG.replace('https://10.0.0.1:6443', 'http://10.0.0.1:8080')) }),
+    /only https:\/\/ is supported with credentials/,
+  )
+  // --kube-api-url alone carries no credentials: http:// is allowed there (kubectl proxy), as client-go allows it.
+  const plain = loadTarget({ apiUrl: 'http://127.0.0.1:8001', env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' } })
+  assert.equal(plain.server.href, 'http://127.0.0.1:8001/')
+  assert.equal(plain.token(), undefined, 'the in-cluster token is not used with --kube-api-url (client-go: the override wins)')
+  assert.match(plain.source, /no credentials/)
   assert.throws(() => loadTarget({ kubeconfig: write('k5.yaml', KUBECONFIG.replace('token: abc.def', 'exec:\n      command: aws')) }), /exec\/auth-provider/)
   assert.throws(() => loadTarget({ kubeconfig: write('k6.yaml', 'a: [1, 2]\n') }), /unsupported YAML/)
   assert.throws(() => loadTarget({ env: {} }), /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined/)

@@ -59,9 +59,9 @@ export class LabKube {
     return p
   }
 
-  /** A Node with its podCIDR, as the controller-manager allocates it. */
-  node(name: string, podCIDR: string): void {
-    this.proc!.stdin!.write(JSON.stringify({ id: 0, op: 'createNode', args: [{ metadata: { name }, spec: { podCIDR, podCIDRs: [podCIDR] } }] }) + '\n')
+  /** A Node with its podCIDR(s), as the controller-manager allocates them (podCIDR is the first). */
+  node(name: string, podCIDRs: string[]): void {
+    this.proc!.stdin!.write(JSON.stringify({ id: 0, op: 'createNode', args: [{ metadata: { name }, spec: { podCIDR: podCIDRs[0], podCIDRs } }] }) + '\n')
   }
 
   /** flanneld's argv prefix for a node: its name in the environment, the kube flags. */

@@ -189,8 +189,12 @@ export class Lab {
     // The node routes pods' IPv6 too (inside its own namespace only; the bridge plugin may not).
     if (ip6) await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
     this.nodes.push(node)
-    // As a controller-manager with --allocate-node-cidrs: the index-th /24 of the network.
-    if (this.kube) this.kube.node(name, `${formatIp(4, parseCidr(this.network).net + (BigInt(index) << 8n))}/24`)
+    // As a controller-manager with --allocate-node-cidrs: the index-th /24 of the network (and in
+    // dual stack the index-th /64 of the IPv6 network: podCIDRs holds one of each family).
+    if (this.kube) {
+      const v4 = `${formatIp(4, parseCidr(this.network).net + (BigInt(index) << 8n))}/24`
+      this.kube.node(name, this.opts.ipv6 ? [v4, `${formatIp(6, parseCidr(IPV6_NETWORK).net + (BigInt(index) << 64n))}/64`] : [v4])
+    }
     return node
   }
 

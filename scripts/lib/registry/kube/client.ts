@@ -5,7 +5,7 @@
 // (unreachable, 429, 5xx: `call` retries them visibly, honouring Retry-After), KubeStatusError
 // (anything else the server answers, e.g. 404, 409, 410: the caller decides).
 import { Agent, request } from 'node:https'
-import type { IncomingMessage } from 'node:http'
+import { Agent as PlainAgent, request as plainRequest, type IncomingMessage } from 'node:http'
 import { PermanentError, TransientError } from '../errors.ts'
 import { log, warn, errText } from '../../core/log.ts'
 import type { KubeTarget } from './credentials.ts'
@@ -56,19 +56,25 @@ export function rbacRule(method: string, path: string): string {
 }
 
 export class KubeClient {
-  private agent: Agent
+  private agent: Agent | PlainAgent
+  private readonly plain: boolean
 
   constructor(readonly target: KubeTarget) {
     if (target.insecure) warn(`insecure-skip-tls-verify is set (${target.source}): the API server's certificate is NOT verified`)
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: 8,
-      ca: target.ca,
-      cert: target.cert,
-      key: target.key,
-      rejectUnauthorized: !target.insecure,
-      servername: target.serverName,
-    })
+    // http:// only ever comes from --kube-api-url alone, which carries no credentials (credentials.ts).
+    this.plain = target.server.protocol === 'http:'
+    if (this.plain) warn(`the API server ${target.server.origin} is plain http (--kube-api-url): nothing is encrypted or verified`)
+    this.agent = this.plain
+      ? new PlainAgent({ keepAlive: true, maxSockets: 8 })
+      : new Agent({
+          keepAlive: true,
+          maxSockets: 8,
+          ca: target.ca,
+          cert: target.cert,
+          key: target.key,
+          rejectUnauthorized: !target.insecure,
+          servername: target.serverName,
+        })
   }
 
   /** Open a request; the response once its headers are in (any status). */
@@ -79,7 +85,7 @@ export class KubeClient {
     if (body !== undefined) Object.assign(headers, { 'Content-Type': contentType ?? 'application/json', 'Content-Length': String(Buffer.byteLength(body)) })
     const u = new URL(path, this.target.server)
     return new Promise((resolve, reject) => {
-      const req = request(u, { method, headers, agent: this.agent, signal }, resolve)
+      const req = (this.plain ? plainRequest : request)(u, { method, headers, agent: this.agent, signal }, resolve)
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.classify(e)))
       req.end(body)
     })
@@ -133,7 +139,8 @@ export class KubeClient {
   async call<T = any>(what: string, method: string, path: string, o: { body?: unknown; contentType?: string; signal?: AbortSignal; retryConflict?: boolean } = {}): Promise<T> {
     let backoff = 1000
     let since = 0
-    for (let n = 0; ; n++) {
+    let said = 0
+    for (;;) {
       try {
         const r = await this.do<T>(method, path, o)
         if (since) log(`${what}: the API server answers again after ${Math.round((Date.now() - since) / 1000)} s`)
@@ -143,7 +150,10 @@ export class KubeClient {
         if (!(e instanceof TransientError) && !conflict) throw e
         if (o.signal?.aborted) throw e
         const wait = e instanceof KubeTransientError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoff
-        if (!since || n % 30 === 0) log(`${what}: ${errText(e)}; retrying in ${(wait / 1000).toFixed(1)} s`)
+        if (Date.now() - said >= 30_000) {
+          log(`${what}: ${errText(e)}; retrying in ${(wait / 1000).toFixed(1)} s`)
+          said = Date.now()
+        }
         since ||= Date.now()
         await pause(wait, o.signal)
         backoff = Math.min(backoff * 2, 30_000)

@@ -1,7 +1,10 @@
 // Where the Kubernetes API is and who we are to it, as client-go's clientcmd.BuildConfigFromFlags
 // (flannel's kube.NewSubnetManager) finds it: --kubeconfig-file (its current context) with
-// --kube-api-url overriding the server; only --kube-api-url: that URL, no credentials; neither:
-// in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account's token and CA).
+// --kube-api-url overriding the server; only --kube-api-url: that URL, no credentials (client-go's
+// DeferredLoadingClientConfig returns the overridden, non-default config before it would look at
+// in-cluster files: the service account token is NOT sent; http:// is allowed there, as client-go
+// allows it, e.g. `kubectl proxy`, since no credential can leak); neither: in-cluster
+// (KUBERNETES_SERVICE_HOST/PORT and the service account's token and CA).
 // Everything is read and checked here, before anything is written: a missing or invalid
 // kubeconfig is a ConfigError (a usage error for the entry point).
 import { readFileSync, statSync } from 'node:fs'
@@ -53,14 +56,16 @@ function file(path: string, what: string): string {
   }
 }
 
-function url(s: string, what: string): URL {
+function url(s: string, what: string, plainOk = false): URL {
   let u: URL
   try {
     u = new URL(/^[a-z]+:\/\//i.test(s) ? s : `https://${s}`)
   } catch {
     throw new ConfigError(`${what} ${JSON.stringify(s)} is not a URL`)
   }
-  if (u.protocol !== 'https:') throw new ConfigError(`${what} ${u.href}: only https:// is supported (the API carries a bearer token)`)
+  if (u.protocol === 'http:' && plainOk) return u
+  if (u.protocol !== 'https:')
+    throw new ConfigError(`${what} ${u.href}: only https:// is supported with credentials (the API carries a bearer token); http:// only for --kube-api-url alone`)
   return u
 }
 
@@ -75,7 +80,13 @@ export interface TargetOpts {
 export function loadTarget(o: TargetOpts): KubeTarget {
   const env = o.env ?? process.env
   if (o.kubeconfig) return fromKubeconfig(o.kubeconfig, o.apiUrl)
-  if (o.apiUrl) return { server: url(o.apiUrl, '--kube-api-url'), insecure: false, token: () => undefined, source: `--kube-api-url ${o.apiUrl} (no credentials)` }
+  if (o.apiUrl)
+    return {
+      server: url(o.apiUrl, '--kube-api-url', true),
+      insecure: false,
+      token: () => undefined,
+      source: `--kube-api-url ${o.apiUrl} (no kubeconfig: no credentials, system CAs)`,
+    }
   const host = env.KUBERNETES_SERVICE_HOST
   const port = env.KUBERNETES_SERVICE_PORT
   if (!host || !port)

@@ -63,12 +63,28 @@ export function kubeSetup(f: KubeFlagValues, env: NodeJS.ProcessEnv = process.en
     throw e
   }
   if (!env.NODE_NAME && !(env.POD_NAME && env.POD_NAMESPACE)) throw new UsageError('env variables POD_NAME and POD_NAMESPACE must be set (or NODE_NAME)')
+  eventQueueDepth(env)
   const prefix = f['kube-annotation-prefix']
   if (!/^[a-z0-9.-]+\/?$/i.test(prefix)) throw new UsageError(`--kube-annotation-prefix ${JSON.stringify(prefix)}: not a DNS subdomain`)
   // flannel does not check SubnetLen in kube mode: a Node's podCIDR has the controller-manager's
   // --node-cidr-mask-size. Unless net-conf says otherwise, peers must have the size ours has.
   const lenFromNode = { v4: !/"subnetlen"\s*:/i.test(text), v6: !/"ipv6subnetlen"\s*:/i.test(text) }
   return { netConf, target, prefix: annotationPrefix(prefix), lenFromNode }
+}
+
+/**
+ * EVENT_QUEUE_DEPTH, read and checked as flannel reads it (strconv.Atoi; not a number: an error;
+ * <= 0: the default 5000). flannel sizes the channel between its Node informer and its backend
+ * with it. weft has no such queue to size: a watch event updates the cache at once and the route
+ * syncer coalesces every change into its next sync, so what waits is bounded by the number of Nodes,
+ * never by the event rate, and the watch is never held back. See docs/kube-mode.md.
+ */
+export function eventQueueDepth(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.EVENT_QUEUE_DEPTH
+  if (v === undefined || v === '') return 5000
+  if (!/^[+-]?\d+$/.test(v)) throw new UsageError(`env EVENT_QUEUE_DEPTH=${v} format error: not an integer`)
+  const n = Number(v)
+  return n > 0 ? n : 5000
 }
 
 /** NODE_NAME, else the node of our pod (POD_NAMESPACE/POD_NAME), as flannel finds it. */

@@ -1,9 +1,11 @@
 // Nodes kept current the way client-go's informer keeps them (flannel's kube subnet manager runs
-// one on all Nodes): a paginated list (limit/continue; an expired continue token restarts the
-// list), then a watch from the list's resourceVersion with bookmarks; a stream the server ends is
+// one on all Nodes): a list (the first with resourceVersion=0, as client-go's reflector makes it,
+// so the apiserver may answer from its watch cache in one piece; a relist after 410 is a
+// consistent, paginated one: limit/continue, an expired continue token restarts the list), then a watch from the list's resourceVersion with bookmarks; a stream the server ends is
 // resumed from the last version seen; history compacted (410, as an ERROR event or an answer)
 // means a fresh list, diffed against the cache so the consumer sees what was added, changed and
-// removed meanwhile; every resyncMs the consumer is called again from the cache.
+// removed meanwhile; every resyncMs (flannel: 5 min) the consumer is called again from the cache,
+// as client-go's resync replays its store: a resync never lists (only a 410 does).
 import type { KubeClient } from './client.ts'
 import { KubeStatusError, KubeTransientError } from './client.ts'
 import { PermanentError, TransientError } from '../errors.ts'
@@ -29,9 +31,12 @@ export class NodeInformer {
     private readonly o: InformerOpts = {},
   ) {}
 
-  /** A full paginated list into the cache; returns what changed against the old cache. */
+  /** A full list into the cache; returns what changed against the old cache. */
   async list(signal?: AbortSignal): Promise<NodeEvent[]> {
     const limit = this.o.pageSize ?? 500
+    // client-go's relistResourceVersion(): "0" for the first list (served from the watch cache,
+    // where the apiserver ignores limit), "" (a consistent read, paginated) after a 410.
+    const fromCache = this.lists === 0
     for (;;) {
       const items: KubeNode[] = []
       let cont = ''
@@ -40,6 +45,7 @@ export class NodeInformer {
         do {
           const q = new URLSearchParams({ limit: String(limit) })
           if (cont) q.set('continue', cont)
+          else if (fromCache) q.set('resourceVersion', '0')
           const page = await this.client.call('listing Nodes', 'GET', `/api/v1/nodes?${q}`, { signal })
           for (const n of page.items ?? []) items.push(trim(n))
           cont = page.metadata?.continue ?? ''

@@ -36,7 +36,13 @@ export class KubePeers implements PeerSource {
 
   async watchLoop(signal: AbortSignal, onChange: (ev?: PeerEvent) => void): Promise<void> {
     await this.informer.run(signal, (ev) => {
-      if (ev.type === 'resync') return onChange()
+      // client-go's resync: every cached Node handed to the handler again (no list request).
+      // flannel's update handler drops them all (no annotation changed); here too nothing changes
+      // unless a record had drifted from the cache, and the sync that follows is then that one.
+      if (ev.type === 'resync') {
+        for (const n of this.informer.nodes.values()) this.set(n)
+        return onChange()
+      }
       const key = ev.type === 'removed' ? this.drop(ev.node.metadata.name) : this.set(ev.node)
       if (key !== undefined) onChange({ type: ev.type, key })
     })

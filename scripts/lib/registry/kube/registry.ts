@@ -117,7 +117,7 @@ export class KubeRegistry implements Registry {
       if (patch) {
         await this.patchStatus(patch, 'setting NetworkUnavailable=False', signal)
         log(`Node ${this.o.nodeName}: condition NetworkUnavailable=False (FlannelIsUp)`)
-      }
+      } else if (node) log(`Node ${this.o.nodeName}: condition NetworkUnavailable already False (FlannelIsUp)`)
     }
     // Kubernetes has no lease to renew: the podCIDR is ours for the Node's life. A timer keeps
     // the process alive (a bare promise would let Node exit, and flanneld read that as an end).

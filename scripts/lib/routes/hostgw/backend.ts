@@ -9,10 +9,11 @@ import { RouteSyncer, hostGwRoutes, planSync, routeKey } from './sync.ts'
 
 /**
  * @param start what main has ready for the first sync: an `ip -batch` already started, and the
- * kernel's routes when read just now (used once, instead of reading them again)
+ * kernel's routes when read just now (used once, instead of reading them again); warm: a daemon's,
+ * the next batch's `ip` is started as soon as a batch is applied (RouteSyncer)
  */
-export function hostGwBackend(node: NodeView, start: { prepared?: PreparedBatch; kernel?: KernelRoute[] } = {}): Backend<DesiredRoute> {
-  const routes = new RouteSyncer(node, start.prepared)
+export function hostGwBackend(node: NodeView, start: { prepared?: PreparedBatch; kernel?: KernelRoute[]; warm?: boolean } = {}): Backend<DesiredRoute> {
+  const routes = new RouteSyncer(node, start.prepared, start.warm)
   let fresh = start.kernel
   const kernel = () => {
     const k = fresh

@@ -6,7 +6,7 @@ import type { PeerRecord as KV } from '../../registry/registry.ts'
 import type { Lease } from '../../formats/lease.ts'
 import type { Family } from '../../net/cidr.ts'
 import { defaultMetric, managedRoutes, planRoutes, planSummary, type DesiredRoute, type KernelRoute, type RoutePlan } from './plan.ts'
-import { readRoutes, applyBatch, type PreparedBatch } from '../kernel.ts'
+import { readRoutes, applyBatch, prepareBatch, type PreparedBatch } from '../kernel.ts'
 import { blackholeLines } from '../blackhole.ts'
 import { log, warn } from '../../core/log.ts'
 import { PeerVerdicts, type Desire, type NodeView } from '../peers.ts'
@@ -72,10 +72,16 @@ export class RouteSyncer {
   private lastError = ''
   /** the last sync's plan and outcome (for flanneld's events: sync-report.ts) */
   last?: { plan: RoutePlan; err: string; planned: number }
-  /** @param prepared an `ip -batch` already started for the first sync (prepareBatch) */
+  /**
+   * @param prepared an `ip -batch` already started for the first sync (prepareBatch)
+   * @param warm a daemon's: after each batch, start the next one's `ip` at once, so a watch event's
+   *   sync writes to a process already running (a spawn through sh costs 10-100+ ms on a loaded
+   *   host, most of an event's latency); one idle `ip` waits on its stdin meanwhile and ends with us
+   */
   constructor(
     private readonly node: NodeView,
     private prepared?: PreparedBatch,
+    private readonly warm = false,
   ) {}
 
   /**
@@ -96,7 +102,9 @@ export class RouteSyncer {
     this.prepared = undefined
     this.last = { plan, err: '', planned: want.length }
     if (plan.batch === '') {
-      if (prepared) await applyBatch('', prepared)
+      // A warm `ip` not needed yet is kept for the next batch; otherwise let it exit.
+      if (prepared && this.warm) this.prepared = prepared
+      else if (prepared) await applyBatch('', prepared)
       if (!partial) this.model = byDst(managed)
       this.lastError = ''
       return true
@@ -104,6 +112,7 @@ export class RouteSyncer {
     const model = this.model
     this.model = undefined
     const err = await applyBatch(plan.batch, prepared)
+    if (this.warm) this.prepared = quiet(prepareBatch())
     this.last.err = err ?? ''
     log(`routes: ${planSummary(plan)} (${desired.length} peer routes)${err ? ', with errors' : ''}`)
     // The same failure every resync (a peer whose gateway is not on-link) is said once.
@@ -118,6 +127,12 @@ export class RouteSyncer {
     } else this.model = byDst(want.map((w) => asKernel(w, this.node.iface)))
     return true
   }
+}
+
+/** A started batch nobody may await for a while: its failure is seen when it is used, not as an unhandled rejection. */
+function quiet(p: PreparedBatch): PreparedBatch {
+  p.catch(() => {})
+  return p
 }
 
 function byDst(routes: KernelRoute[]): Map<string, KernelRoute[]> {
