@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { Scope, waitFor, dist, sh } from '../helpers/scope.ts'
-import { etcdctl, freePort } from '../helpers/etcd.ts'
+import { etcdctl, freePort, startEtcd } from '../helpers/etcd.ts'
 
 const scope = new Scope()
 after(() => scope.close())
@@ -97,4 +97,44 @@ test('etcd wiped under the route syncer: peer routes kept while it is empty, the
   put('/coreos.com/network/subnets/10.244.3.0-24', '{"PublicIP":"192.168.50.3","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}')
   await waitFor('the new peer route, from the watch', () => n.routes().includes('10.244.3.0/24 via 192.168.50.3'), 10000).catch(() => assert.fail(log))
   assert.equal(exited, undefined)
+})
+
+// The narrow race of issue 13: the wiped cluster's revision passes ours before the writer looks
+// again (the writer is frozen meanwhile, so the order is certain). Its cluster and member IDs are
+// the same as before (same flags), so only history tells a wipe from a revoke: at the revision
+// we last saw our key, the new cluster has no such key.
+test('etcd wiped and its revision past ours before the writer reconnects: still a wipe, the same subnet registered again', { timeout: 120_000 }, async () => {
+  const etcd = await startEtcd(scope)
+  assert.equal(etcdctl(etcd.endpoint, ['put', '/coreos.com/network/config', CONFIG]).code, 0)
+  const file = join(scope.tmp(), 'subnet.env')
+  const w = scope.spawn([process.execPath, dist('weft-subnet'), `--etcd-endpoints=${etcd.endpoint}`, '--public-ip=192.168.81.1', '--mtu=1500', `--subnet-file=${file}`])
+  let out = ''
+  let log = ''
+  let exited: number | null | undefined
+  w.stdout!.on('data', (d) => (out += d))
+  w.stderr!.on('data', (d) => (log += d))
+  w.once('exit', (c) => (exited = c))
+  await waitFor('subnet-written', () => out.includes('"subnet-written"'), 20000)
+  const subnet = String(JSON.parse(out.split('\n').find((l) => l.includes('subnet-written'))!).subnet)
+  const key = `/coreos.com/network/subnets/${subnet.replace('/', '-')}`
+  const ourRev = Number(JSON.parse(etcdctl(etcd.endpoint, ['get', key, '-w', 'json']).stdout).header.revision)
+
+  w.kill('SIGSTOP')
+  await etcd.stop()
+  rmSync(etcd.dataDir, { recursive: true, force: true })
+  await etcd.start()
+  assert.equal(etcdctl(etcd.endpoint, ['put', '/coreos.com/network/config', CONFIG]).code, 0)
+  for (let i = 0; i < ourRev + 10; i++) etcdctl(etcd.endpoint, ['put', `/pad/${i}`, 'x'])
+  const newRev = Number(JSON.parse(etcdctl(etcd.endpoint, ['get', '/pad/0', '-w', 'json']).stdout).header.revision)
+  assert.ok(newRev > ourRev, `the new cluster's revision ${newRev} passed ours ${ourRev}`)
+  w.kill('SIGCONT')
+
+  await waitFor('the writer to tell the wipe', () => /etcd lost our lease .* with the rest of its data \(its history no longer holds our key/.test(log), 60000).catch(() =>
+    assert.fail(log),
+  )
+  await waitFor('the same subnet registered again', () => etcdctl(etcd.endpoint, ['get', key, '--print-value-only']).stdout.includes('192.168.81.1'), 10000).catch(() =>
+    assert.fail(log),
+  )
+  assert.equal(exited, undefined, log)
+  assert.doesNotMatch(log, /Lease has been revoked/)
 })
