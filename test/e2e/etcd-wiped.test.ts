@@ -138,3 +138,32 @@ test('etcd wiped and its revision past ours before the writer reconnects: still 
   assert.equal(exited, undefined, log)
   assert.doesNotMatch(log, /Lease has been revoked/)
 })
+
+test('etcd wiped and its revision past ours before the route syncer reconnects: peer routes kept, the new cluster followed', { timeout: 120_000 }, async () => {
+  const { repairNode, PEER_ROUTE } = await import('./fast-repair-setup.ts')
+  const n = await repairNode(scope)
+  const p = scope.spawn([dist('weft-routes'), `--etcd-endpoints=${n.etcd.endpoint}`, '--iface=v0', `--subnet-file=${n.subnetFile}`, '--resync=30'], { netns: n.ns })
+  let log = ''
+  let exited: number | null | undefined
+  p.stderr!.on('data', (d) => (log += d))
+  p.once('exit', (c) => (exited = c))
+  await waitFor('the peer route', () => n.routes().includes(PEER_ROUTE), 20000)
+  const rev = () => Number(JSON.parse(etcdctl(n.etcd.endpoint, ['get', '/coreos.com/network/config', '-w', 'json'], { netns: n.ns }).stdout).header.revision)
+  const ourRev = rev()
+  p.kill('SIGSTOP')
+  await n.etcd.stop()
+  rmSync(n.etcd.dataDir, { recursive: true, force: true })
+  await n.etcd.start()
+  assert.equal(etcdctl(n.etcd.endpoint, ['put', '/coreos.com/network/config', CONFIG], { netns: n.ns }).code, 0)
+  for (let i = 0; i < ourRev + 10; i++) etcdctl(n.etcd.endpoint, ['put', `/pad/${i}`, 'x'], { netns: n.ns })
+  assert.ok(rev() > ourRev)
+  p.kill('SIGCONT')
+  await waitFor('the syncer to see the new cluster', () => /etcd's history at revision \d+ no longer holds the leases we listed there/.test(log), 30000).catch(() =>
+    assert.fail(log),
+  )
+  assert.ok(n.routes().includes(PEER_ROUTE), `the peer route was removed while etcd was empty:\n${log}`)
+  const put = (k: string, v: string) => assert.equal(etcdctl(n.etcd.endpoint, ['put', k, v], { netns: n.ns }).code, 0)
+  put('/coreos.com/network/subnets/10.244.3.0-24', '{"PublicIP":"192.168.50.3","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}')
+  await waitFor('the new peer route, from the watch', () => n.routes().includes('10.244.3.0/24 via 192.168.50.3'), 10000).catch(() => assert.fail(log))
+  assert.equal(exited, undefined)
+})
