@@ -23,6 +23,8 @@ import { formatSubnetEnv, previousSubnet } from './lib/formats/subnet-env.ts'
 import { vxlanSpec, ensureDevice, configureDevice, localAddress, type VxlanSpec } from './lib/subnet/vxlan-device.ts'
 import { keepDevices } from './lib/subnet/vxlan-keep.ts'
 import { emit, startHeartbeat } from './lib/daemon/events.ts'
+import { readConfigOnce } from './lib/registry/etcd/config-wait.ts'
+import { recheckConfig } from './lib/subnet/config-recheck.ts'
 
 const SPEC = WRITER_SPEC
 
@@ -97,6 +99,14 @@ async function main(): Promise<void> {
     keepDevices(kept, { intervalMs: f['device-check-interval'] * 1000, signal: stop.signal, log })
   }
 
+  // A config that turns bad while running: said once per change, not ready, nothing torn down.
+  if (registry instanceof EtcdRegistry && f['config-check-interval'] > 0)
+    recheckConfig(() => readConfigOnce(registry.client, registry.prefix), cfg, f['config-check-interval'] * 1000, stop.signal, {
+      log,
+      notReady: (reason) => emit({ event: 'not-ready', reason }),
+      ready: (detail) => emit({ event: 'ready', detail }),
+    })
+
   const why = await registry.keep(lease, stop.signal)
   if (why === 'revoked') log('Lease has been revoked. Shutting down daemon.')
   process.exit(0)
@@ -143,6 +153,8 @@ function parseArgs(): F {
   if (check < 0 || check > 86400) fail(`--lease-check-interval=${check}: must be from 0 (off) to 86400 seconds`)
   const dev = f['device-check-interval']
   if (dev < 1 || dev > 3600) fail(`--device-check-interval=${dev}: must be from 1 to 3600 seconds`)
+  const cc = f['config-check-interval']
+  if (cc < 0 || cc > 3600) fail(`--config-check-interval=${cc}: must be from 0 (off) to 3600 seconds`)
   if (f.mtu && (f.mtu < 68 || f.mtu > 65535)) fail(`--mtu=${f.mtu}: must be from 68 to 65535`)
   if (!f['subnet-file']) fail('--subnet-file must not be empty')
   return f

@@ -22,6 +22,7 @@ const steps: [string, string, string][] = [
   ['Network loopback', '{"Network":"127.0.0.0/16","Backend":{"Type":"host-gw"}}', 'overlaps 127.0.0.0/8 (loopback)'],
   ['Network multicast', '{"Network":"224.0.0.0/16","Backend":{"Type":"host-gw"}}', 'overlaps 224.0.0.0/4 (multicast)'],
   ['Network link-local', '{"Network":"169.254.0.0/16","Backend":{"Type":"host-gw"}}', 'overlaps 169.254.0.0/16 (link-local)'],
+  ['IPv6-only', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}', 'IPv6-only (EnableIPv4 false) is not supported by weft yet'],
   ['vxlan VNI -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":-1}}', 'Backend.VNI must be an integer from 0 to 16777215, got -1'],
   ['vxlan Port 99999', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":99999}}', 'Backend.Port must be an integer from 0 to 65535, got 99999'],
   ['vxlan MTU -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":-1}}', 'Backend.MTU must be an integer from 68 to 65535, got -1'],

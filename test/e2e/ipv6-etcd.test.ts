@@ -119,12 +119,7 @@ for (const [name, config, extra, re] of [
   ['EnableIPv6 without --public-ipv6', DUAL, [], /--public-ipv6 is required with EnableIPv6/],
   ['a link-local --public-ipv6', DUAL, ['--public-ipv6=fe80::1'], /--public-ipv6 fe80::1: not a global unicast IPv6 address/],
   ['--public-ipv6 that is not an address', DUAL, ['--public-ipv6=fd77::1;id'], /--public-ipv6 "fd77::1;id": not an IPv6 address/],
-  [
-    'IPv6-only (EnableIPv4 false)',
-    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}',
-    ['--public-ipv6=fd77::1'],
-    /IPv6-only\) is not supported by weft yet/,
-  ],
+  // IPv6-only (EnableIPv4 false) now waits, not ready, like any config weft cannot run (config-unusable.test.ts)
   // udp with EnableIPv6: any udp config now waits, not ready (config-unusable.test.ts)
 ] as const) {
   test(`weft-subnet refuses ${name}: clear message, no lease, no file`, () => {

@@ -25,6 +25,11 @@ const refused: [string, string, RegExp][] = [
     /IPv6Network fe80::\/48 overlaps fe80::\/10 \(link-local\)/,
   ],
   ['IPv6Network multicast', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"ff00::/48","Backend":{"Type":"host-gw"}}', /multicast/],
+  [
+    'IPv6-only',
+    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}',
+    /IPv6-only \(EnableIPv4 false\) is not supported by weft yet: use dual stack \(EnableIPv4 with Network, and EnableIPv6 with IPv6Network\)/,
+  ],
   ['vxlan VNI -1', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":-1}}', /Backend\.VNI must be an integer from 0 to 16777215, got -1/],
   ['vxlan VNI 2^24', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}', /Backend\.VNI/],
   ['vxlan Port 99999', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":99999}}', /Backend\.Port must be an integer from 0 to 65535, got 99999/],

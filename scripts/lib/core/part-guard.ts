@@ -6,8 +6,9 @@
 //    stay, as on any stop) once it is not. Node has no PR_SET_PDEATHSIG; polling getppid is cheap.
 //  - A lock file in the run directory (beside subnet.env) names the running copy's pid; a second
 //    copy for the same node (same run directory, same network namespace) refuses to run, saying
-//    which pid holds it. A lock whose pid is gone (kill -9) or is another program is taken over.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
+//    which pid holds it. A lock whose pid is gone (kill -9) or is another program is taken over,
+//    by one starter only when several race for it (see removeStale).
+import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 export const SUPERVISOR_ENV = 'WEFT_SUPERVISOR_PID'
@@ -43,54 +44,108 @@ export function lockPath(part: string, subnetFile: string): string {
   return join(dirname(subnetFile), `.${part}.${ns}.lock`)
 }
 
-function holder(path: string, part: string): number | undefined {
-  let pid: number
-  try {
-    pid = Number(readFileSync(path, 'utf8').trim())
-  } catch {
-    return undefined
-  }
+/** The pid in a lock's text if it is a live copy of the part (a recycled pid running something else is not). */
+function liveHolder(text: string, part: string): number | undefined {
+  const pid = Number(text.trim())
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined
   try {
-    // Alive and the same part (a recycled pid running something else does not hold the lock).
     return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(part) ? pid : undefined
   } catch {
     return undefined
   }
 }
 
+/** The lock file as one consistent look: its inode and its text, read through one descriptor. */
+export function look(path: string): { ino: number; text: string } | undefined {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+  try {
+    return { ino: fstatSync(fd).ino, text: readFileSync(fd, 'utf8') }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Remove the stale lock seen as `stale`, unless another starter is already doing so. Two starters
+ * that both judged it stale must not both remove "the lock": the second would remove the first's
+ * fresh one and both would run. So removal is the right of whoever creates `<lock>.take-<inode>`
+ * first (O_EXCL), and it removes the lock only while the path still holds that very inode; no
+ * one replaces a lock in place (a new one is only ever linked where none exists).
+ */
+export function removeStale(path: string, stale: { ino: number; text: string }, part: string): void {
+  const token = `${path}.take-${stale.ino}`
+  let fd: number
+  try {
+    fd = openSync(token, 'wx', 0o644)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    // Someone is on it; if that someone died mid-way, clear its token so the next look can proceed.
+    const t = look(token)
+    if (t && !liveHolder(t.text, part)) unlinkIf(token, t.ino)
+    return
+  }
+  try {
+    writeSync(fd, `${process.pid}\n`)
+    closeSync(fd)
+    const now = look(path)
+    if (now && now.ino === stale.ino && now.text === stale.text) unlinkSync(path)
+  } finally {
+    try {
+      unlinkSync(token)
+    } catch {}
+  }
+}
+
+function unlinkIf(path: string, ino: number): void {
+  try {
+    if (statSync(path).ino === ino) unlinkSync(path)
+  } catch {}
+}
+
 /**
  * Take the part's lock for this node, or throw AlreadyRunning naming the holder. Released at exit.
  * Only the subnet writer makes the run directory (it writes subnet.env there anyway); the readers
  * lock only where it exists, so a part run by hand with --network/--subnet creates nothing.
+ * The lock appears whole or not at all: our pid is written to a file of our own, then hard-linked
+ * to the lock's name (link(2) fails if the name exists), so no starter ever reads a half-made one.
  */
 export function holdLock(part: string, subnetFile: string, create = false): string | undefined {
   const path = lockPath(part, subnetFile)
   if (create) mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
   else if (!existsSync(dirname(path))) return undefined
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number
-    try {
-      fd = openSync(path, 'wx', 0o644)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-      const pid = holder(path, part)
-      if (pid) throw new AlreadyRunning(`${part} is already running for this node (pid ${pid}, lock ${path}): refusing to run a second copy`)
-      // Stale (its process died without removing it): remove and race for it again; the loser
-      // of that race sees a live holder and refuses.
+  const mine = `${path}.${process.pid}.new`
+  writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 })
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        unlinkSync(path)
-      } catch {}
-      continue
+        linkSync(mine, path)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+        const seen = look(path)
+        if (!seen) continue // released meanwhile: try again
+        const pid = liveHolder(seen.text, part)
+        if (pid) throw new AlreadyRunning(`${part} is already running for this node (pid ${pid}, lock ${path}): refusing to run a second copy`)
+        if (seen.text.trim() === String(process.pid)) return path // ours already (a second call)
+        removeStale(path, seen, part)
+        continue
+      }
+      process.on('exit', () => {
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path)
+        } catch {}
+      })
+      return path
     }
-    writeSync(fd, `${process.pid}\n`)
-    closeSync(fd)
-    process.on('exit', () => {
-      try {
-        if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path)
-      } catch {}
-    })
-    return path
+  } finally {
+    try {
+      unlinkSync(mine)
+    } catch {}
   }
   throw new AlreadyRunning(`${part}: could not take the lock ${path}`)
 }

@@ -8,6 +8,9 @@
 import { overlaps, parseCidr, type Cidr } from '../net/cidr.ts'
 import type { NetworkConfig } from './net-conf.ts'
 
+export const IPV6_ONLY =
+  'invalid network config: IPv6-only (EnableIPv4 false) is not supported by weft yet: use dual stack (EnableIPv4 with Network, and EnableIPv6 with IPv6Network)'
+
 export const SUPPORTED_BACKENDS = ['host-gw', 'vxlan']
 
 // Ranges a pod network can never be in: the host's own traffic would be routed into it, or the
@@ -41,5 +44,8 @@ export function checkUsable(cfg: NetworkConfig): NetworkConfig {
   }
   if (cfg.enableIPv4) checkNetwork('Network', cfg.network)
   if (cfg.enableIPv6) checkNetwork('IPv6Network', cfg.ipv6Network)
+  // flannel runs IPv6-only; weft's lease, routes, masquerade and flanneld's interface choice all
+  // assume an IPv4 side yet. Refused by name, before anything is written, as a config to wait on.
+  if (!cfg.enableIPv4) throw new Error(IPV6_ONLY)
   return cfg
 }

@@ -23,6 +23,12 @@ export const WRITER_SPEC = {
     help: "weft's own: read our lease key every this many seconds, to notice its deletion even when the watch connection is silently dead (0: never)",
     arg: 'seconds',
   },
+  'config-check-interval': {
+    type: 'int',
+    default: 5,
+    help: "weft's own: re-read the network config every this many seconds while running; one weft cannot run (or a changed one) makes the node not ready, changing nothing, until it is back",
+    arg: 'seconds',
+  },
   'backend-data': { type: 'string', help: 'BackendData JSON object to publish in the lease (host-gw needs none)', arg: 'json' },
   'device-check-interval': {
     type: 'int',

@@ -3,7 +3,7 @@
 // moves the expiry to what etcd says, a DELETE (expiry, or an operator) means the lease is gone.
 // weft's additions: a periodic read of the key beside the watch (subnet-lease-check.ts) for a
 // watch that went silently dead, and a renewal put only while the key still exists.
-import { CompactedError, type EtcdClient } from '../registry/etcd/client.ts'
+import { CompactedError, EtcdError, type EtcdClient } from '../registry/etcd/client.ts'
 import type { Acquired } from '../registry/etcd/lease-acquire.ts'
 import { startCheck } from './lease-check.ts'
 
@@ -81,19 +81,31 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
   // A reservation has no etcd lease to renew: only the watch (an operator deleting it) applies.
   if (lease.etcdLease !== '0') schedule(renewDelay(expiresAt, o.marginMs))
 
+  // The last revision at which we saw our key, and the revision that created it.
+  let known: { rev: number; create: number } | undefined
   try {
-    const why = await watchOwnKey(etcd, lease.key, { ...o, signal: end.signal }, revoke, async (etcdLease) => {
-      // A PUT: reset the expiry from the lease now attached (ours after a renewal, or another writer's).
-      if (etcdLease === '0') return
-      current = etcdLease
-      const left = await etcd.timeToLive(etcdLease).catch(() => -1)
-      if (left > 0) {
-        expiresAt = Date.now() + left * 1000
-        o.onExpiry?.(expiresAt)
-        schedule(renewDelay(expiresAt, o.marginMs))
-      }
-    })
-    return revoked ? 'revoked' : why
+    const watched = await watchOwnKey(
+      etcd,
+      lease.key,
+      { ...o, signal: end.signal },
+      revoke,
+      (rev, create) => (known = { rev, create }),
+      async (etcdLease) => {
+        // A PUT: reset the expiry from the lease now attached (ours after a renewal, or another writer's).
+        if (etcdLease === '0') return
+        current = etcdLease
+        const left = await etcd.timeToLive(etcdLease).catch(() => -1)
+        if (left > 0) {
+          expiresAt = Date.now() + left * 1000
+          o.onExpiry?.(expiresAt)
+          schedule(renewDelay(expiresAt, o.marginMs))
+        }
+      },
+    )
+    const why = revoked ? 'revoked' : watched
+    // Gone: taken from us, or lost with the rest of etcd's data? (see historyLost)
+    if (why === 'revoked' && !o.signal.aborted && (await historyLost(etcd, lease.key, known))) return 'reset'
+    return why
   } finally {
     clearTimeout(timer)
     o.signal.removeEventListener('abort', onStop)
@@ -102,10 +114,37 @@ export async function keepLease(etcd: EtcdClient, lease: Acquired, o: KeepOpts):
 }
 
 /**
+ * Whether our key went missing with the rest of etcd's data (wiped, or restored from an older
+ * backup) rather than being deleted. A revision lower than ours says so, but a new cluster busy
+ * enough to pass our revision before we reconnect does not: its revision looks like ours, and its
+ * cluster and member IDs too (etcd derives them from the peer URLs and the cluster token, so a
+ * member restarted empty with the same flags keeps them). History does tell: in the cluster we
+ * knew, our key existed at the revision we last saw it, created at the revision we saw; a new
+ * cluster has no such key at that revision (or says the revision is in its future). A compacted
+ * revision cannot tell: then it counts as deleted, as before.
+ */
+export async function historyLost(etcd: Pick<EtcdClient, 'get'>, key: string, known: { rev: number; create: number } | undefined): Promise<boolean> {
+  if (!known) return false
+  try {
+    const then = await etcd.get(key, known.rev)
+    return !then || then.createRevision !== known.create
+  } catch (e) {
+    return e instanceof EtcdError && /future revision/.test(e.message)
+  }
+}
+
+/**
  * Watch key until it is deleted ('revoked') or signal aborts ('stopped'; the caller tells a stop
  * from revoke() having been called). Reconnects after errors, from the last revision seen.
  */
-async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, revoke: () => void, onPut: (lease: string) => Promise<void>): Promise<KeepEnd> {
+async function watchOwnKey(
+  etcd: EtcdClient,
+  key: string,
+  o: KeepOpts,
+  revoke: () => void,
+  seen: (rev: number, create: number) => void,
+  onPut: (lease: string) => Promise<void>,
+): Promise<KeepEnd> {
   let rev = 0
   let recheck = false
   let backoff = 100
@@ -142,6 +181,7 @@ async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, revoke: (
           recheck = false
           const kv = kvs.find((k) => k.key === key)
           if (!kv) return 'revoked'
+          seen(revision, kv.createRevision)
           // Events were lost (compaction): take the lease now attached as if its PUT had come.
           if (reread) void onPut(kv.lease)
           reread = true
@@ -168,7 +208,10 @@ async function watchOwnKey(etcd: EtcdClient, key: string, o: KeepOpts, revoke: (
               if (ev.type === 'DELETE') {
                 gone = true
                 ac.abort()
-              } else void onPut(ev.kv.lease)
+              } else {
+                seen(ev.revision, ev.kv.createRevision)
+                void onPut(ev.kv.lease)
+              }
             },
             ac.signal,
           )

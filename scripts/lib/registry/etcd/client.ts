@@ -101,8 +101,11 @@ export class EtcdClient {
     this.t.close()
   }
 
-  async get(key: string): Promise<KV | undefined> {
-    const r = await this.call('/v3/kv/range', { key: b64(key) })
+  /** The key now, or as it was at revision `at` (etcd keeps history until compacted). */
+  async get(key: string, at?: number): Promise<KV | undefined> {
+    const body: Json = { key: b64(key) }
+    if (at) body.revision = String(at)
+    const r = await this.call('/v3/kv/range', body)
     return r.kvs?.length ? toKV(r.kvs[0]) : undefined
   }
 

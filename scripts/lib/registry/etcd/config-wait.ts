@@ -43,3 +43,24 @@ export async function waitForConfig(etcd: EtcdClient, prefix: string, signal?: A
     })
   }
 }
+
+/**
+ * One read of the config, judged as the start-up wait judges it: usable, a problem (missing, bad,
+ * or one weft cannot run: one line), or no answer (etcd out of reach or failing). The running parts re-check with it.
+ */
+export async function readConfigOnce(etcd: EtcdClient, prefix: string): Promise<{ cfg: NetworkConfig } | { problem: string } | { unreachable: string }> {
+  const key = `${prefix.replace(/\/+$/, '')}/config`
+  let value: string | undefined
+  try {
+    value = (await etcd.get(key))?.value
+  } catch (e) {
+    // A failed read (etcd away, no leader, a timeout) says nothing about the config itself.
+    return { unreachable: errText(e) }
+  }
+  if (value === undefined) return { problem: `the network config ${key} is gone` }
+  try {
+    return { cfg: checkUsable(parseNetworkConfig(value)) }
+  } catch (e) {
+    return { problem: errText(e) }
+  }
+}

@@ -38,7 +38,13 @@ export class PeerRegistry implements PeerSource {
       throw e
     }
     this.reachable()
-    if (res.revision < this.revision) {
+    // A new cluster busy enough to pass our revision looks like ours: its history tells.
+    const newCluster = !this.keptOld && res.revision >= before && (await this.historyLost(res.kvs, before))
+    if (newCluster) {
+      warn(`etcd's history at revision ${before} no longer holds the leases we listed there (its data was wiped or restored): taking the new lease list and watching from it`)
+      this.restartWatch?.()
+      this.keptOld = true
+    } else if (res.revision < this.revision) {
       // A slower list must not roll back what a faster watch already delivered...
       if (res.revision >= before) return
       // ...but a list lower than what we had before it started is a new cluster (etcd wiped, or
@@ -60,6 +66,25 @@ export class PeerRegistry implements PeerSource {
     this.leases = new Map(res.kvs.map((kv) => [kv.key, kv]))
     this.listedAt = res.revision
     this.revision = res.revision
+  }
+
+  /**
+   * Whether a lease we hold but the new list lacks was never in this cluster's history at the
+   * revision we knew it at: then the cluster is not the one we listed (wiped, or restored; the
+   * same check as the subnet writer's, subnet/renew.ts historyLost). A compacted revision or a
+   * failed read cannot tell: an ordinary deletion, as before.
+   */
+  private async historyLost(kvs: KV[], before: number): Promise<boolean> {
+    if (!before) return false
+    const now = new Set(kvs.map((k) => k.key))
+    const gone = [...this.leases.values()].find((kv) => !now.has(kv.key) && kv.modRevision <= before)
+    if (!gone) return false
+    try {
+      const then = await this.client.get(gone.key, before)
+      return !then || then.createRevision !== gone.createRevision
+    } catch (e) {
+      return /future revision/.test(errText(e))
+    }
   }
 
   /** Apply one watch event; false when the snapshot already had it. */

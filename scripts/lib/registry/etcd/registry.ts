@@ -78,7 +78,7 @@ export class EtcdRegistry implements Registry {
       const wiped = why === 'reset' || !(await untilReachable(o.log, 'checking the network config', () => this.client.get(`${this.prefix.replace(/\/+$/, '')}/config`)))
       if (!wiped) return 'revoked'
       o.log(
-        `etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its revision went back: wiped or restored' : 'the network config is gone too'}); keeping the subnet file, registering the same subnet again once the network config is back`,
+        `etcd lost our lease ${held.subnet.text} with the rest of its data (${why === 'reset' ? 'its history no longer holds our key: wiped or restored' : 'the network config is gone too'}); keeping the subnet file, registering the same subnet again once the network config is back`,
       )
       const again = await this.config(signal)
       if (!again) return 'stopped'
