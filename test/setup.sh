@@ -22,13 +22,17 @@ command -v etcdctl >/dev/null  || pkgs+=(etcd-client)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || pkgs+=(containernetworking-plugins)
 command -v node >/dev/null     || pkgs+=(nodejs npm)
 # The tests (not the lab) also run the real judges of what weft emits and real Kubernetes clients
-# against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl.
+# against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl;
+# and podman (cni backend, runc, a busybox-static root filesystem) as a real container runtime.
 if [ "${1:-}" = "--judges" ]; then
   command -v promtool >/dev/null        || pkgs+=(prometheus)
   command -v systemd-analyze >/dev/null || pkgs+=(systemd)
   command -v cloud-init >/dev/null      || pkgs+=(cloud-init)
   command -v openssl >/dev/null         || pkgs+=(openssl)
   /usr/bin/python3 -c 'import kubernetes, yaml' 2>/dev/null || pkgs+=(python3-kubernetes python3-yaml)
+  command -v podman >/dev/null          || pkgs+=(podman)
+  command -v runc >/dev/null            || pkgs+=(runc)
+  [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || pkgs+=(busybox-static)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "weft: installing Debian packages: ${pkgs[*]}" >&2
