@@ -13,7 +13,7 @@ import { run } from '../../scripts/lib/core/sh.ts'
 import { conflistText } from '../../scripts/lib/install/files.ts'
 import { Scope, root } from '../helpers/scope.ts'
 import { waitFor, untilPrinted } from '../helpers/wait.ts'
-import { busyboxRootfs, cniCommands, leftovers, podman, runFlags, setUpPodmanNode, tearDownPodmanNode, tearDownPodmanNodeSync, type PodmanNode } from '../helpers/podman.ts'
+import { busyboxRootfs, cniCommands, leftovers, podman, runFlags, setUpPodmanNode, tearDownPodman, tearDownPodmanSync, type PodmanNode } from '../helpers/podman.ts'
 
 const dist = join(root, 'dist')
 const lab = new Lab({ dist, id: `pm${process.pid.toString(36)}` })
@@ -81,7 +81,7 @@ before(async () => {
   for (const n of lab.nodes) {
     const pn = await setUpPodmanNode(n, scope.tmp(`weft-podman-${n.name}`), dist)
     nodes.push(pn)
-    scope.onClose(() => tearDownPodmanNodeSync(pn))
+    scope.onClose(() => tearDownPodmanSync(pn))
   }
   await runServer(nodes[0], 'a', ['-p', `${HOST_PORT}:80`])
   await runServer(nodes[1], 'b')
@@ -93,7 +93,7 @@ before(async () => {
 })
 
 after(async () => {
-  for (const pn of nodes) await tearDownPodmanNode(pn)
+  for (const pn of nodes) await tearDownPodman(pn)
   await lab.down()
   await scope.close()
 })

@@ -1,6 +1,6 @@
-// Podman as a real CNI runtime on a lab node (../shared facts: Debian's podman 4.3.1, runc, the
-// "cni" network backend). Everything podman, conmon, runc and libcni keep stays in one directory
-// per node:
+// Podman as a real CNI runtime on a lab node (Debian's podman 4.3.1, runc, the "cni" network
+// backend; docs/runtimes.md), or confined the same way in a scratch namespace (setUpPodman, for
+// image builds). Everything podman, conmon, runc and libcni keep stays in one directory per node:
 //   install/        weft-install --root: opt/cni/bin (flannel + links to bridge, host-local,
 //                   portmap) and etc/cni/net.d/10-flannel.conflist, which podman reads
 //   cni/            mounted at /var/lib/cni in the node's own mount namespace (below): libcni's
@@ -24,16 +24,18 @@ export const BUSYBOX = '/bin/busybox'
 /** Deadline of one podman command (a loaded 2-core machine; a run takes ~2 s idle). */
 export const PODMAN_DEADLINE_MS = 60000
 /** Podman's flags that work here with --rootfs (no image, no registry), and this node's own cgroup parent. */
-export function runFlags(pn: PodmanNode): string[] {
-  return ['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', 'cbr0', '--cgroup-parent', pn.cgroupParent]
+export function runFlags(pm: Podman, network = 'cbr0'): string[] {
+  return ['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', network, '--cgroup-parent', pm.cgroupParent]
 }
 
-export interface PodmanNode {
-  node: LabNode
+/** Podman confined to one directory, run in one network namespace (a lab node's, or a scratch one). */
+export interface Podman {
+  /** named in errors */
+  label: string
+  /** the network namespace podman runs in (its --network host is this one) */
+  netns: string
   dir: string
-  installRoot: string
-  conflist: string
-  /** /var/lib/cni as podman and the plugins on this node see it */
+  /** /var/lib/cni as podman and the plugins see it */
   cniDir: string
   runcState: string
   /** one line per CNI command the runtime sent: "<COMMAND> <container id>" */
@@ -43,6 +45,12 @@ export interface PodmanNode {
   globals: string[]
   /** containers' and conmon's cgroups go under it (cgroupfs), instead of the shared /libpod_parent */
   cgroupParent: string
+}
+
+export interface PodmanNode extends Podman {
+  node: LabNode
+  installRoot: string
+  conflist: string
 }
 
 /**
@@ -66,44 +74,38 @@ let madeVarLibCni = false
 const holders = new Set<ChildProcess>()
 
 /**
- * Podman on one lab node: weft-install into the node's root, podman's config, the node's mount
- * namespace. `dir` must be a fresh directory the caller removes.
+ * Podman on one lab node: weft-install into the node's root, then podman reading what it wrote.
+ * `dir` must be a fresh directory the caller removes.
  */
 export async function setUpPodmanNode(node: LabNode, dir: string, dist: string): Promise<PodmanNode> {
   const installRoot = join(dir, 'install')
-  const cniDir = join(dir, 'cni')
-  const runcState = join(dir, 'runc-state')
-  for (const d of [join(installRoot, 'usr/lib'), cniDir, runcState, join(dir, 'tmp'), join(dir, 'shim')]) mkdirSync(d, { recursive: true })
+  mkdirSync(join(installRoot, 'usr/lib'), { recursive: true })
   // The node is a Debian host: the reference plugins are in its /usr/lib/cni.
   symlinkSync('/usr/lib/cni', join(installRoot, 'usr/lib/cni'))
   // Inside the node's network namespace, so the preflight reads the node's sysctls.
-  await run(
-    [
-      'nsenter',
-      `--net=/run/netns/${node.ns}`,
-      process.execPath,
-      join(dist, 'weft-install'),
-      '--root',
-      installRoot,
-      '--no-daemon',
-      '--no-unit',
-      '--',
-      `--subnet-file=${node.subnetFile}`,
-    ],
-    {
-      env: { ...process.env, CNI_PATH: '' },
-    },
-  )
-  const pluginDir = join(installRoot, 'opt/cni/bin')
+  const install = [process.execPath, join(dist, 'weft-install'), '--root', installRoot, '--no-daemon', '--no-unit', '--', `--subnet-file=${node.subnetFile}`]
+  await run(['nsenter', `--net=/run/netns/${node.ns}`, ...install], { env: { ...process.env, CNI_PATH: '' } })
+  const pm = await setUpPodman(dir, node.ns, node.name, join(installRoot, 'opt/cni/bin'), join(installRoot, 'etc/cni/net.d'))
+  return { ...pm, node, installRoot, conflist: join(installRoot, 'etc/cni/net.d/10-flannel.conflist') }
+}
+
+/**
+ * Podman's files in dir (containers.conf, the runc wrapper, the logging shim in front of
+ * pluginDir's flannel) and the mount namespace it runs in. `dir` must exist; the caller removes it.
+ */
+export async function setUpPodman(dir: string, netns: string, label: string, pluginDir = '', confDir = join(dir, 'net.d')): Promise<Podman> {
+  const cniDir = join(dir, 'cni')
+  const runcState = join(dir, 'runc-state')
+  for (const d of [cniDir, runcState, confDir, join(dir, 'tmp'), join(dir, 'shim')]) mkdirSync(d, { recursive: true })
   const cniLog = join(dir, 'cni-commands.log')
-  writeFileSync(join(dir, 'shim/flannel'), `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >> '${cniLog}'\nexec '${join(pluginDir, 'flannel')}' "$@"\n`, { mode: 0o755 })
+  if (pluginDir)
+    writeFileSync(join(dir, 'shim/flannel'), `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >> '${cniLog}'\nexec '${join(pluginDir, 'flannel')}' "$@"\n`, { mode: 0o755 })
   writeFileSync(join(dir, 'runc'), `#!/bin/sh\nexec runc --root '${runcState}' "$@"\n`, { mode: 0o755 })
   const conf = join(dir, 'containers.conf')
-  writeFileSync(conf, containersConf(dir, [join(dir, 'shim'), pluginDir], join(installRoot, 'etc/cni/net.d')))
+  writeFileSync(conf, containersConf(dir, pluginDir ? [join(dir, 'shim'), pluginDir] : ['/usr/lib/cni'], confDir))
   const holder = await holdMountNamespace(cniDir)
   const globals = ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs']
-  const cgroupParent = `/weft-test-${basename(dir)}`
-  return { node, dir, installRoot, conflist: join(installRoot, 'etc/cni/net.d/10-flannel.conflist'), cniDir, runcState, cniLog, conf, holder, globals, cgroupParent }
+  return { label, netns, dir, cniDir, runcState, cniLog, conf, holder, globals, cgroupParent: `/weft-test-${process.pid}-${basename(dir)}` }
 }
 
 /** The containers.conf of docs/runtimes.md, with every path in this node's directory. */
@@ -144,24 +146,24 @@ async function holdMountNamespace(cniDir: string): Promise<ChildProcess> {
   return p
 }
 
-function podmanArgv(pn: PodmanNode, args: string[]): string[] {
-  return ['nsenter', '-t', String(pn.holder.pid), '-m', `--net=/run/netns/${pn.node.ns}`, 'podman', ...pn.globals, ...args]
+function podmanArgv(pn: Podman, args: string[]): string[] {
+  return ['nsenter', '-t', String(pn.holder.pid), '-m', `--net=/run/netns/${pn.netns}`, 'podman', ...pn.globals, ...args]
 }
 
 /** One podman command on the node, with a deadline; throws naming the command, unless nothrow. */
-export async function podman(pn: PodmanNode, args: string[], o: { nothrow?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function podman(pn: Podman, args: string[], o: { nothrow?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
   const timeoutMs = o.timeoutMs ?? PODMAN_DEADLINE_MS
   const t0 = Date.now()
   const r = await run(podmanArgv(pn, args), { env: { ...process.env, CONTAINERS_CONF: pn.conf }, nothrow: true, timeoutMs })
   if (r.code !== 0 && !o.nothrow) {
     const why = Date.now() - t0 >= timeoutMs ? `did not finish within ${timeoutMs} ms` : `failed (exit ${r.code})`
-    throw new Error(`podman ${args.join(' ')} on ${pn.node.name} ${why}: ${r.stderr.trim() || r.stdout.trim()}`)
+    throw new Error(`podman ${args.join(' ')} on ${pn.label} ${why}: ${r.stderr.trim() || r.stdout.trim()}`)
   }
   return r
 }
 
 /** The CNI commands the runtime sent for one container, in order (VERSION probes left out). */
-export function cniCommands(pn: PodmanNode, id: string): string[] {
+export function cniCommands(pn: Podman, id: string): string[] {
   if (!existsSync(pn.cniLog)) return []
   return readFileSync(pn.cniLog, 'utf8')
     .split('\n')
@@ -170,7 +172,7 @@ export function cniCommands(pn: PodmanNode, id: string): string[] {
 }
 
 /** What a container left on the node: libcni cache entries, host-local allocations, weft scratch files, runc state. */
-export function leftovers(pn: PodmanNode, id: string): string[] {
+export function leftovers(pn: Podman, id: string): string[] {
   const out: string[] = []
   const ls = (d: string) => (existsSync(d) ? readdirSync(d) : [])
   for (const f of ls(join(pn.cniDir, 'results'))) if (f.includes(id)) out.push(`libcni cache ${f}`)
@@ -185,13 +187,13 @@ export function leftovers(pn: PodmanNode, id: string): string[] {
  * Everything podman started on the node goes: containers (podman rm, or runc itself if podman
  * hangs), then the mount namespace holder. Safe to call twice; never throws.
  */
-export async function tearDownPodmanNode(pn: PodmanNode): Promise<void> {
+export async function tearDownPodman(pn: Podman): Promise<void> {
   await podman(pn, ['rm', '--all', '--force', '--time', '0'], { nothrow: true }).catch(() => {})
-  tearDownPodmanNodeSync(pn)
+  tearDownPodmanSync(pn)
 }
 
 /** The synchronous part (also what a process 'exit' hook can do after a crash). */
-export function tearDownPodmanNodeSync(pn: PodmanNode): void {
+export function tearDownPodmanSync(pn: Podman): void {
   if (pn.holder.exitCode === null && pn.holder.signalCode === null && existsSync(join(pn.dir, 'storage'))) {
     const [cmd, ...args] = podmanArgv(pn, ['rm', '--all', '--force', '--time', '0'])
     spawnSync(cmd, args, { env: { ...process.env, CONTAINERS_CONF: pn.conf }, timeout: PODMAN_DEADLINE_MS, stdio: 'ignore' })
