@@ -23,7 +23,8 @@ command -v etcdctl >/dev/null  || pkgs+=(etcd-client)
 command -v node >/dev/null     || pkgs+=(nodejs npm)
 # The tests (not the lab) also run the real judges of what weft emits and real Kubernetes clients
 # against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl;
-# and podman (cni backend, runc, a busybox-static root filesystem) as a real container runtime.
+# and podman (cni backend, runc, a busybox-static root filesystem) as a real container runtime,
+# mmdebstrap for the image's base (no registry needed).
 if [ "${1:-}" = "--judges" ]; then
   command -v promtool >/dev/null        || pkgs+=(prometheus)
   command -v systemd-analyze >/dev/null || pkgs+=(systemd)
@@ -33,6 +34,7 @@ if [ "${1:-}" = "--judges" ]; then
   command -v podman >/dev/null          || pkgs+=(podman)
   command -v runc >/dev/null            || pkgs+=(runc)
   [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || pkgs+=(busybox-static)
+  command -v mmdebstrap >/dev/null      || pkgs+=(mmdebstrap)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "weft: installing Debian packages: ${pkgs[*]}" >&2
