@@ -206,6 +206,20 @@ test("a container that exits by itself is torn down by conmon's cleanup (DEL), i
   assert.ok(!readdirAlloc(pn).includes(ip))
 })
 
+test('four containers run at once get four addresses; removed at once, they leave nothing', async () => {
+  const pn = nodes[1]
+  const names = ['par1', 'par2', 'par3', 'par4']
+  const ids = await Promise.all(
+    names.map(async (name) => (await podman(pn, ['run', '-d', '--name', name, ...runFlags(pn), '--rootfs', rootfs, 'httpd', '-f', '-p', '80', '-h', '/www'])).stdout.trim()),
+  )
+  const ips = await Promise.all(names.map(async (name, i) => addressOf({ name, id: ids[i], on: pn, ip: '' })))
+  assert.equal(new Set(ips).size, 4, ips.join(' '))
+  for (const ip of ips) assert.ok(inSubnet(ip, pn.node), ip)
+  await Promise.all(names.map((name) => podman(pn, ['rm', '--force', '--time', '0', name])))
+  for (const id of ids) assert.deepEqual(leftovers(pn, id), [], id)
+  for (const ip of ips) assert.ok(!readdirAlloc(pn).includes(ip), `${ip} released`)
+})
+
 test('podman rm leaves nothing: no veth, no allocation, no scratch file, no libcni cache entry, no runc state', async () => {
   for (const c of Object.values(ctrs)) {
     const veth = c.name === 'once' ? undefined : vethOf(c)

@@ -69,9 +69,6 @@ export function busyboxRootfs(dir: string): string {
   return dir
 }
 
-/** Created by us when missing (the mount point of each node's cni/), removed again once no node holds it. */
-let madeVarLibCni = false
-const holders = new Set<ChildProcess>()
 
 /**
  * Podman on one lab node: weft-install into the node's root, then podman reading what it wrote.
@@ -132,16 +129,14 @@ default_network = "cbr0"
 
 /** A process in a new mount namespace (propagation slave: the host's mounts still come in) with cniDir on /var/lib/cni; it lives until its stdin closes. */
 async function holdMountNamespace(cniDir: string): Promise<ChildProcess> {
-  if (!existsSync('/var/lib/cni')) {
-    mkdirSync('/var/lib/cni', { recursive: true })
-    madeVarLibCni = true
-  }
+  // The mount point. Made when missing (as podman would) and left: removing it while another test
+  // process's namespace has a mount on it would detach that mount (Linux >= 3.18).
+  mkdirSync('/var/lib/cni', { recursive: true })
   const p = spawn('unshare', ['--mount', '--propagation', 'slave', '--', 'sh', '-c', 'mount --bind "$0" /var/lib/cni && echo up && exec cat', cniDir], {
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let err = ''
   p.stderr?.on('data', (d) => (err += d))
-  holders.add(p)
   await untilPrinted(p, 'up').catch((e) => Promise.reject(new Error(`${(e as Error).message}; stderr: ${err}`)))
   return p
 }
@@ -202,7 +197,6 @@ export function tearDownPodmanSync(pn: Podman): void {
     spawnSync('runc', ['--root', pn.runcState, 'delete', '--force', id], { timeout: 10000, stdio: 'ignore' })
   }
   if (pn.holder.exitCode === null && pn.holder.signalCode === null) pn.holder.kill('SIGKILL')
-  holders.delete(pn.holder)
   // runc removes a container's own cgroup; the parent (and conmon's, beside it) are ours. rmdir
   // only removes an empty cgroup.
   for (const ctl of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) {
@@ -211,11 +205,5 @@ export function tearDownPodmanSync(pn: Podman): void {
         rmdirSync(d)
       } catch {}
     }
-  }
-  if (madeVarLibCni && holders.size === 0) {
-    try {
-      rmdirSync('/var/lib/cni')
-      madeVarLibCni = false
-    } catch {}
   }
 }
