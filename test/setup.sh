@@ -22,13 +22,19 @@ command -v etcdctl >/dev/null  || pkgs+=(etcd-client)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || pkgs+=(containernetworking-plugins)
 command -v node >/dev/null     || pkgs+=(nodejs npm)
 # The tests (not the lab) also run the real judges of what weft emits and real Kubernetes clients
-# against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl.
+# against the API double: promtool, systemd-analyze, cloud-init schema, python3-kubernetes, openssl;
+# and podman (cni backend, runc, a busybox-static root filesystem) as a real container runtime,
+# mmdebstrap for the image's base (no registry needed).
 if [ "${1:-}" = "--judges" ]; then
   command -v promtool >/dev/null        || pkgs+=(prometheus)
   command -v systemd-analyze >/dev/null || pkgs+=(systemd)
   command -v cloud-init >/dev/null      || pkgs+=(cloud-init)
   command -v openssl >/dev/null         || pkgs+=(openssl)
   /usr/bin/python3 -c 'import kubernetes, yaml' 2>/dev/null || pkgs+=(python3-kubernetes python3-yaml)
+  command -v podman >/dev/null          || pkgs+=(podman)
+  command -v runc >/dev/null            || pkgs+=(runc)
+  [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || pkgs+=(busybox-static)
+  command -v mmdebstrap >/dev/null      || pkgs+=(mmdebstrap)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "weft: installing Debian packages: ${pkgs[*]}" >&2
@@ -49,4 +55,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "weft: npm ci" >&2
   npm ci --no-audit --no-fund >/dev/null
   echo "$want" > "$stamp"
+fi
+
+# The image test's Debian base (test/e2e/image-build.test.ts): built once from Debian's packages,
+# like the apt step above, so the test itself downloads nothing; kept for later runs.
+if [ "${1:-}" = "--judges" ]; then
+  base=/var/cache/weft/base-bookworm-minbase.tar
+  if [ ! -s "$base" ]; then
+    echo "weft: building the image test's Debian base ($base, mmdebstrap minbase bookworm)" >&2
+    mkdir -p /var/cache/weft
+    mmdebstrap --quiet --variant=minbase --include=iproute2,iptables,nftables bookworm "$base.part" && mv "$base.part" "$base"
+  fi
 fi
