@@ -60,7 +60,7 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
     out.push(
       fail(
         'vxlan device',
-        `${dev} has MAC ${link.mac} but our lease publishes VtepMAC ${vtep}: peers send to a MAC nobody has`,
+        `${dev} has MAC ${link.mac} but we publish VtepMAC ${vtep} (${d.kube ? `Node ${d.kube.name}'s backend-data annotation` : 'our lease'}): peers send to a MAC nobody has`,
         "systemctl restart flanneld (the writer publishes the device's MAC)",
       ),
     )
