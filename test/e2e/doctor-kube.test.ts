@@ -109,7 +109,8 @@ test('a route deleted (flanneld stopped, so nothing repairs it): vxlan peers nam
   } finally {
     lab.startFlanneld(n, FLAGS)
   }
-  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 30000)
+  // Under load a restarted part can take a while: say why the node is not ready if it never gets there.
+  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 60000).catch(async (e) => Promise.reject(new Error(`${e.message}: ${(await readyz(n.ns)).reason}`)))
   assert.equal((await doctor()).code, 0)
 })
 

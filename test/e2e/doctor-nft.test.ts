@@ -66,7 +66,8 @@ test('a flushed chain and a moved rule (weft-masq stopped with flanneld) are nam
   } finally {
     lab.startFlanneld(n, FLAGS)
   }
-  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 30000)
+  // Under load a restarted part can take a while: say why the node is not ready if it never gets there.
+  await lab.until('ready again', async () => (await readyz(n.ns)).ready, 60000).catch(async (e) => Promise.reject(new Error(`${e.message}: ${(await readyz(n.ns)).reason}`)))
   const back = await masquerade()
   assert.equal(back.code, 0, back.text)
 })
