@@ -102,7 +102,7 @@ test('a route deleted (flanneld stopped, so nothing repairs it): vxlan peers nam
     assert.deepEqual(failing(d).sort(), ['processes', 'vxlan peers'], d.text)
     const v = d.checks.get('vxlan peers')!
     assert.match(v.detail, /^1 entry to fix for 1 peer\(s\): want: route replace 10\.244\.2\.0\/24 via 10\.244\.2\.0 dev flannel\.1 onlink/)
-    assert.match(v.fix, /^NODE_NAME=node1 weft-routes --once --iface=eth0 --kube-subnet-mgr .*--kubeconfig-file=/)
+    assert.match(v.fix, /^NODE_NAME=node1 weft-routes --once --iface=eth0 --kube-subnet-mgr(=true)? .*--kubeconfig-file=/)
     const cmd = v.fix.replace(/ \(.*\)$/, '').replace(' weft-routes ', ` ${process.execPath} ${join(root, 'dist', 'weft-routes')} `)
     await run(['ip', 'netns', 'exec', n.ns, 'bash', '-c', cmd])
     assert.equal((await doctor([], false)).checks.get('vxlan peers')!.state, 'ok')
