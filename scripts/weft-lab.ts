@@ -9,7 +9,7 @@ import { runMain } from './lib/core/cli.ts'
 import { errText } from './lib/core/log.ts'
 import { run } from './lib/core/sh.ts'
 import { Lab, destroyLab, OUTSIDE_IP, OUTSIDE_IP6, type LabPod } from './lib/lab/lab.ts'
-import { doctorArgs, runDoctor } from './lib/lab/doctor.ts'
+import { doctorArgs, doctorEnv, runDoctor } from './lib/lab/doctor.ts'
 import { readyz } from './lib/lab/probe.ts'
 import { serveKubeDouble } from '../test/helpers/kube-double-serve.ts'
 
@@ -90,16 +90,13 @@ async function main(): Promise<number> {
 
     // 6. What an operator on a node runs when something looks wrong: the doctor, on node1.
     const n1 = lab.nodes[0]
-    if (f.kube) say('\nweft-doctor reads its desired state from etcd only so far; not run in Kubernetes mode')
-    else {
-      // weft-routes re-reads forwarding at its resync: the first pod's bridge turns it on just after
-      // cni0 appears, so let the node settle (a deadline, not a sleep) before asking the doctor.
-      await lab.until(`${n1.name} ready (/readyz)`, async () => (await readyz(n1.ns)).ready, 30000).catch(() => say(`${n1.name} is not ready after 30 s; the doctor says why`))
-      say(`\nweft-doctor on ${n1.name}:  ip netns exec ${n1.ns} weft-doctor ${doctorArgs(lab, n1).join(' ')}`)
-      const doc = await runDoctor(lab, n1)
-      say(doc.stdout.trimEnd() || doc.stderr.trimEnd())
-      if (doc.code !== 0) failed++
-    }
+    // weft-routes re-reads forwarding at its resync: the first pod's bridge turns it on just after
+    // cni0 appears, so let the node settle (a deadline, not a sleep) before asking the doctor.
+    await lab.until(`${n1.name} ready (/readyz)`, async () => (await readyz(n1.ns)).ready, 30000).catch(() => say(`${n1.name} is not ready after 30 s; the doctor says why`))
+    say(`\nweft-doctor on ${n1.name}:  ip netns exec ${n1.ns} ${[...doctorEnv(lab, n1), 'weft-doctor', ...doctorArgs(lab, n1)].join(' ')}`)
+    const doc = await runDoctor(lab, n1)
+    say(doc.stdout.trimEnd() || doc.stderr.trimEnd())
+    if (doc.code !== 0) failed++
 
     say(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed')
     if (f.keep) {

@@ -81,7 +81,7 @@ async function main(): Promise<number | void> {
     const kernel = Date.now() - readAt < 1000 && node.networks.every((n) => n.family === 4) ? start.routes : undefined
     backend = hostGwBackend(node, { prepared, kernel, warm: !f.once && !f['dry-run'] })
   }
-  const ok = await reconcile(backend, node, registry, { resync: f.resync, once: f.once, dryRun: f['dry-run'] }, stop.signal)
+  const ok = await reconcile(backend, node, registry, { resync: f.resync, once: f.once, dryRun: f['dry-run'], subnetFile: f['subnet-file'] }, stop.signal)
   if (!f.once) return
   reg.close()
   return ok ? 0 : 1

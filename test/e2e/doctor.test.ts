@@ -1,7 +1,8 @@
-// weft-doctor on a 2-node lab (issue 12 points 1 and 5): healthy is exit 0; each way a node
+// weft-doctor on a 2-node lab (issue 12 points 1, 3 and 5): healthy is exit 0; each way a node
 // breaks (a sysctl off in the node's namespace, a wrong MTU, a part stopped, subnet.env removed,
 // flanneld gone, a route deleted, a rule flushed) is named by the right check, with the command
-// that fixes it, and exit 1; running that command makes the check pass again.
+// that fixes it, and exit 1; running that command makes the check pass again. A sysctl off and a
+// wrong MTU also turn /readyz 503 with the reason and weft_node_condition to 0, and back after repair.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -78,25 +79,53 @@ test('forwarding off inside the node namespace: forwarding fails with its sysctl
   assert.equal((await doctor()).code, 0)
 })
 
-test('bridge-nf-call-iptables off: br_netfilter fails, fixed by its sysctl', async () => {
+/** weft_node_condition for one condition, as /metrics has it now. */
+const condition = async (kind: string) => sample((await probe(lab.nodes[0].ns, '/metrics')).body, 'weft_node_condition', `condition="${kind}"`)
+
+test('bridge-nf-call-iptables off: /readyz 503 naming it and weft_node_condition 0 within a resync; br_netfilter fails; its fix brings all back', async () => {
+  const ns = lab.nodes[0].ns
+  assert.equal(await condition('bridge_nf_call_iptables'), 1)
   await inNode(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0'])
-  const d = await doctor()
-  assert.deepEqual(failing(d), ['br_netfilter'])
-  assert.equal(d.checks.get('br_netfilter')!.fix, 'sysctl -w net.bridge.bridge-nf-call-iptables=1')
-  await runFix(d.checks.get('br_netfilter')!.fix)
+  try {
+    await lab.until(
+      '/readyz to name it',
+      async () => /weft-routes is not-ready: net\.bridge\.bridge-nf-call-iptables=0: bridged pod traffic skips iptables/.test((await readyz(ns)).reason),
+      30000,
+    )
+    assert.equal((await readyz(ns)).status, 503)
+    assert.equal(await condition('bridge_nf_call_iptables'), 0)
+    const d = await doctor()
+    assert.deepEqual(failing(d), ['readiness', 'br_netfilter'])
+    assert.equal(d.checks.get('br_netfilter')!.fix, 'sysctl -w net.bridge.bridge-nf-call-iptables=1')
+    await runFix(d.checks.get('br_netfilter')!.fix)
+  } finally {
+    await inNode(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1'])
+  }
+  await lab.until('ready again', async () => (await readyz(ns)).ready, 30000)
+  assert.equal(await condition('bridge_nf_call_iptables'), 1)
   assert.equal((await doctor()).code, 0)
 })
 
-test('a wrong MTU (external interface lowered under the pods): mtu fails naming both numbers', async () => {
+test('a wrong MTU (external interface lowered under the pods): /readyz and weft_node_condition follow it; mtu fails naming both numbers', async () => {
+  const ns = lab.nodes[0].ns
+  assert.equal(await condition('mtu'), 1)
   await inNode(['ip', 'link', 'set', 'eth0', 'mtu', '1400'])
   try {
+    await lab.until(
+      '/readyz to name it',
+      async () => /weft-routes is not-ready: MTU mismatch: FLANNEL_MTU is 1500, want 1400 for eth0's MTU 1400/.test((await readyz(ns)).reason),
+      30000,
+    )
+    assert.equal(await condition('mtu'), 0)
     const d = await doctor()
     assert.equal(d.code, 1)
-    assert.deepEqual(failing(d), ['mtu'])
+    assert.deepEqual(failing(d), ['readiness', 'mtu'])
     assert.match(d.checks.get('mtu')!.detail, /FLANNEL_MTU is 1500, want 1400 for eth0's MTU 1400; cni0 MTU 1500 is above 1400/)
   } finally {
     await inNode(['ip', 'link', 'set', 'eth0', 'mtu', '1500'])
   }
+  await lab.until('ready again', async () => (await readyz(ns)).ready, 30000)
+  assert.equal(await condition('mtu'), 1)
   assert.equal((await doctor()).code, 0)
 })
 

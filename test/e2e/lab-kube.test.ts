@@ -10,13 +10,18 @@ import { idOf, netnsOf } from '../helpers/lab-cli.ts'
 const scope = new Scope()
 after(() => scope.close())
 
-test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, everything is removed', () => {
+test('weft-lab --kube: 3 nodes take their podCIDRs, every check passes, the doctor reads the API, everything is removed', () => {
   const r = sh([process.execPath, dist('weft-lab'), '--kube', '--nodes', '3', '--pods', '1'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /backend host-gw, Kubernetes mode/)
   assert.match(r.stdout, /Kubernetes API test double on https:\/\/192\.168\.77\.1:6443/)
   for (const i of [1, 2, 3]) assert.match(r.stdout, new RegExp(`^node${i} +192\\.168\\.77\\.1${i} +10\\.244\\.${i}\\.1/24 +pod1 10\\.244\\.${i}\\.2$`, 'm'))
   assert.match(r.stdout, /node3-pod1 +-> ok {2}node1-pod1/)
+  // The doctor's table for node1, its desired state read from the API double.
+  assert.match(r.stdout, /^weft-doctor on node1: +ip netns exec \S+ env NODE_NAME=node1 weft-doctor --kube-subnet-mgr --kubeconfig-file=/m)
+  assert.match(r.stdout, /^registry +ok +Kubernetes API https:\/\/192\.168\.77\.1:6443 answered/m)
+  assert.match(r.stdout, /^annotations +ok +Node node1: backend-type host-gw, backend-data null, public-ip 192\.168\.77\.11/m)
+  assert.match(r.stdout, /^routes +ok +2 peer route\(s\) via eth0, all in place/m)
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
   const id = idOf(r.stdout)
   assert.deepEqual(netnsOf(id), [])

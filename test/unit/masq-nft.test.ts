@@ -50,3 +50,21 @@ test('listingDiff names missing and unexpected lines', () => {
   assert.deepEqual(listingDiff(4, GOLDEN_NFT, undefined), ['missing table ip flannel-ipv4'])
   assert.deepEqual(listingDiff(4, GOLDEN_NFT, GOLDEN_NFT), [])
 })
+
+test("listingDiff compares the planned body with nft's listing (the doctor's desired): equal; a flushed chain and a moved rule are named", () => {
+  // nft lists the mark as 0x00004000 and puts a blank line between chains: neither is a difference.
+  assert.deepEqual(listingDiff(4, tableBody(v4, on), GOLDEN_NFT), [])
+  const flushed = GOLDEN_NFT.replace(/\t\tmeta mark[\s\S]*?fully-random\n\t\tip saddr != [^\n]*\n/, '')
+  assert.deepEqual(listingDiff(4, tableBody(v4, on), flushed), [
+    'nft ip flannel-ipv4: missing: meta mark 0x4000 return',
+    'nft ip flannel-ipv4: missing: ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return',
+    'nft ip flannel-ipv4: missing: ip saddr 10.244.0.0/16 ip daddr 10.244.1.0/24 return',
+    'nft ip flannel-ipv4: missing: ip saddr != 10.244.1.0/24 ip daddr 10.244.0.0/16 return',
+    'nft ip flannel-ipv4: missing: ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
+    'nft ip flannel-ipv4: missing: ip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random',
+  ])
+  const moved = GOLDEN_NFT.replace('\t\tmeta mark 0x00004000 return\n', '').replace('masquerade fully-random\n\t}', 'masquerade fully-random\n\t\tmeta mark 0x00004000 return\n\t}')
+  assert.deepEqual(listingDiff(4, tableBody(v4, on), moved), [
+    'nft ip flannel-ipv4: rules out of order: "ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return" where "meta mark 0x4000 return" belongs',
+  ])
+})

@@ -5,6 +5,10 @@
 // metrics and --dry-run are built from these events only, never from log text.
 import { writeSync } from 'node:fs'
 
+/** What the node needs beside routes, checked by the route syncer (routes/conditions.ts). */
+export const CONDITION_KINDS = ['forwarding', 'bridge_nf_call_iptables', 'mtu'] as const
+export type ConditionKind = (typeof CONDITION_KINDS)[number]
+
 /** subnet.env's values, as the subnet writer wrote (or, with --dry-run, would write) them */
 export interface SubnetValues {
   file: string
@@ -44,6 +48,8 @@ export type PartEvent =
   | { event: 'repaired'; kind: 'route' | 'fdb' | 'neigh' | 'rule' | 'device'; what: string; why: string }
   /** a failure worth counting: the registry out of reach, a batch that failed */
   | { event: 'error'; kind: 'registry' | 'apply' | 'config'; message: string }
+  /** a condition the node needs beside routes (routes/conditions.ts) changed: holds (ok) or not, and why */
+  | { event: 'condition'; kind: ConditionKind; ok: boolean; reason: string }
   /** the registry watch broke and is resumed (or relisted) */
   | { event: 'watch-restart'; reason: string }
 
@@ -52,6 +58,7 @@ export type EventName = PartEvent['event']
 const KINDS: Record<string, readonly string[]> = {
   repaired: ['route', 'fdb', 'neigh', 'rule', 'device'],
   error: ['registry', 'apply', 'config'],
+  condition: CONDITION_KINDS,
 }
 // The fields each event must carry, with their JSON type; optional fields are checked when present.
 const FIELDS: Record<EventName, Record<string, string>> = {
@@ -64,6 +71,7 @@ const FIELDS: Record<EventName, Record<string, string>> = {
   repaired: { kind: 'string', what: 'string', why: 'string' },
   error: { kind: 'string', message: 'string' },
   'watch-restart': { reason: 'string' },
+  condition: { kind: 'string', ok: 'boolean', reason: 'string' },
 }
 const OPTIONAL: Record<string, string> = { network: 'string', subnet: 'string', ipv6Network: 'string', ipv6Subnet: 'string' }
 

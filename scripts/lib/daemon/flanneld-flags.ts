@@ -22,7 +22,7 @@ export const FLANNELD_SPEC = {
   'iptables-forward-rules': { type: 'bool', default: true, help: 'add default accept rules to FORWARD chain in iptables' },
   'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'the IP address for healthz server to listen', arg: 'ip' },
   'healthz-port': { type: 'int', default: 0, help: 'the port for healthz server to listen (0 to disable); serves /healthz, /readyz and /metrics' },
-  'part-liveness-timeout': { type: 'int', default: 5, help: "weft's own: kill and restart a part that sent no heartbeat for this many seconds (0: never)", arg: 'seconds' },
+  'part-liveness-timeout': { type: 'int', default: 10, help: "weft's own: kill and restart a part that sent no heartbeat for this many seconds (0: never)", arg: 'seconds' },
   // flanneld's other flags: known, so a unit written for flannel gets a clear answer, not "not defined".
   'ip-blackhole-route': { type: 'bool', help: 'add a blackhole route for the own subnet (weft-routes keeps it, at metric 10000)' },
   vmodule: { type: 'string', help: 'klog flag, accepted and ignored', arg: 'pattern' },

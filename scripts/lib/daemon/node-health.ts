@@ -49,6 +49,12 @@ export class NodeHealth {
       watchRestarts: r.add(new Counter('weft_watch_restarts_total', 'registry watches resumed or relisted after breaking')),
       masqRepairs: r.add(new Counter('weft_masq_rule_repairs_total', 'masquerade/forward rule sets re-applied because rules were missing or changed')),
       applyErrors: r.add(new Counter('weft_apply_errors_total', 'kernel batches (routes, fdb, rules) that failed, by part')),
+      condition: r.add(
+        new Gauge(
+          'weft_node_condition',
+          'the route syncer last found this condition holding (1) or not (0): forwarding on, bridge-nf-call-iptables on while br_netfilter is loaded, one MTU from the interface to the pods',
+        ),
+      ),
     }
     this.m.build.set(1, { version, nodejs: process.version })
     this.m.syncs.touch({ result: 'ok' })
@@ -132,6 +138,9 @@ export class NodeHealth {
         return
       case 'watch-restart':
         m.watchRestarts.inc()
+        return
+      case 'condition':
+        m.condition.set(ev.ok ? 1 : 0, { condition: ev.kind })
         return
     }
   }

@@ -11,7 +11,8 @@ import { readLink } from '../subnet/vxlan-device.ts'
 import { chooseFlavour, toolsFor, which } from '../masq/iptables-flavour.ts'
 import { differences, readState } from '../masq/ipt.ts'
 import { ruleSets } from '../masq/rules.ts'
-import { existingTables } from '../masq/nftctl.ts'
+import { existingTables, fullyRandomWorks, listTable, listingDiff } from '../masq/nftctl.ts'
+import { tableBody, tableName } from '../masq/nft.ts'
 import type { Cidr, Family } from '../net/cidr.ts'
 import { errText } from '../core/log.ts'
 import { ok, fail, skip, type Verdict } from './report.ts'
@@ -60,7 +61,7 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
     out.push(
       fail(
         'vxlan device',
-        `${dev} has MAC ${link.mac} but our lease publishes VtepMAC ${vtep}: peers send to a MAC nobody has`,
+        `${dev} has MAC ${link.mac} but we publish VtepMAC ${vtep} (${d.kube ? `Node ${d.kube.name}'s backend-data annotation` : 'our lease'}): peers send to a MAC nobody has`,
         "systemctl restart flanneld (the writer publishes the device's MAC)",
       ),
     )
@@ -110,11 +111,16 @@ export async function checkMasq(d: Desired, o: { ipMasq: boolean; forward: boole
   try {
     if (d.cfg?.enableNFTables) {
       if (!which('nft')) return fail('masquerade', 'EnableNFTables but nft is not installed', 'apt-get install nftables')
-      const have = await existingTables()
-      const missing = fams.filter((f) => !have.includes(f.family)).map((f) => (f.family === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'))
-      return missing.length
-        ? fail('masquerade', `nftables table(s) missing: ${missing.join(', ')}`, fix)
-        : ok('masquerade', `nftables tables ${fams.map((f) => (f.family === 4 ? 'flannel-ipv4' : 'flannel-ipv6')).join(', ')} present`)
+      // The installer's own plan (tableBody, with its fully-random probe) against the kernel's
+      // listing, compared as the installer compares them (listingDiff): contents and order.
+      const randomFully = !o.fullyRandomDisabled && (await fullyRandomWorks())
+      const diffs: string[] = []
+      for (const f of fams) diffs.push(...listingDiff(f.family, tableBody(f, { ipMasq: o.ipMasq, forward: o.forward, randomFully }), await listTable(f.family)))
+      for (const f of await existingTables())
+        if (!fams.some((x) => x.family === f)) diffs.push(`unexpected table ${f === 4 ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'} (no such network here)`)
+      if (diffs.length) return fail('masquerade', few(diffs), fix)
+      const chains = [o.ipMasq ? 'postrtg' : '', o.forward ? 'forward' : ''].filter(Boolean).join(' and ')
+      return ok('masquerade', `nftables ${fams.map((f) => tableName(f.family)).join(', ')}: ${chains} complete and in order (fully-random ${randomFully ? 'on' : 'off'})`)
     }
     const { flavour } = await chooseFlavour('auto')
     const diffs: string[] = []

@@ -8,22 +8,26 @@ import { parseNetworkConfig, type NetworkConfig } from '../formats/net-conf.ts'
 import { parseLease, type Lease } from '../formats/lease.ts'
 import { sameCidr } from '../net/cidr.ts'
 import type { EtcdClient, KV } from '../registry/etcd/client.ts'
+import type { PeerRecord } from '../registry/registry.ts'
 import { errText } from '../core/log.ts'
 import { ok, fail, warn, skip, type Verdict } from './report.ts'
+import type { KubeState } from './kube.ts'
 
 export interface Desired {
   env?: SubnetEnv
   cfg?: NetworkConfig
-  leases?: Map<string, KV>
+  leases?: Map<string, PeerRecord>
   /** our lease, found by subnet.env's subnet */
   own?: Lease
   ownKv?: KV
+  /** Kubernetes mode: our Node and its podCIDR(s) (kube.ts) */
+  kube?: KubeState
 }
 
 const RESTART = 'systemctl restart flanneld'
 
 /** Wait for p at most ms: a registry out of reach must not hang the doctor. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   const late = new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer within ${ms / 1000} s`)), ms).unref())
   return Promise.race([p, late])
 }
@@ -83,7 +87,7 @@ export function checkSubnetEnv(path: string, d: Desired, prefix: string, publicI
       const l = parseLease(prefix, kv)
       if (sameCidr(l.subnet, env.subnet)) {
         d.own = l
-        d.ownKv = kv
+        d.ownKv = kv as KV // etcd mode: every record is an etcd KV
       }
     } catch {}
   }

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path'
 import { runJson } from '../core/sh.ts'
 import { errText } from '../core/log.ts'
 import { ok, fail, warn, skip, type Verdict } from './report.ts'
+import { bridgeNfFix, bridgeNfOff, mtuProblems } from '../routes/conditions.ts'
 
 const PARTS = ['flanneld', 'weft-subnet', 'weft-masq', 'weft-routes']
 
@@ -101,7 +102,8 @@ export function checkSysctls(v6: boolean): Verdict[] {
   else if (v6 && sysctl('net.ipv6.conf.all.forwarding') !== '1')
     out.push(fail('forwarding', 'net.ipv6.conf.all.forwarding is off (EnableIPv6)', 'sysctl -w net.ipv6.conf.all.forwarding=1'))
   else out.push(ok('forwarding', `net.ipv4.ip_forward=1${v6 ? ', net.ipv6.conf.all.forwarding=1' : ''}`))
-  if (!existsSync('/proc/sys/net/bridge'))
+  const off = bridgeNfOff(v6)
+  if (!off)
     out.push(
       warn(
         'br_netfilter',
@@ -110,8 +112,7 @@ export function checkSysctls(v6: boolean): Verdict[] {
       ),
     )
   else {
-    const off = ['net.bridge.bridge-nf-call-iptables', ...(v6 ? ['net.bridge.bridge-nf-call-ip6tables'] : [])].filter((k) => sysctl(k) !== '1')
-    if (off.length) out.push(fail('br_netfilter', `${off.join(', ')} off: bridged pod traffic skips iptables`, off.map((k) => `sysctl -w ${k}=1`).join(' && ')))
+    if (off.length) out.push(fail('br_netfilter', `${off.join(', ')} off: bridged pod traffic skips iptables`, bridgeNfFix(off)))
     else out.push(ok('br_netfilter', `loaded; bridge-nf-call-iptables=1${v6 ? ', bridge-nf-call-ip6tables=1' : ''}`))
   }
   return out
@@ -169,11 +170,10 @@ function executable(p: string): boolean {
 /** The external interface, FLANNEL_MTU, and the bridge pods hang off agree. */
 export async function checkMtu(ext: { name: string; mtu: number }, want: number | undefined, envMtu: number | undefined, bridge = 'cni0'): Promise<Verdict> {
   if (want === undefined) return skip('mtu', 'needs the network config')
-  const bad: string[] = []
-  if (envMtu !== want) bad.push(`FLANNEL_MTU is ${envMtu ?? '(none)'}, want ${want} for ${ext.name}'s MTU ${ext.mtu}`)
   const links = await runJson<{ ifname: string; mtu: number }[]>(['ip', '-j', 'link', 'show', 'dev', bridge]).catch(() => [])
   const br = links[0]
-  if (br && br.mtu > want) bad.push(`${bridge} MTU ${br.mtu} is above ${want}: pods send packets the path cannot carry`)
+  // The route syncer's own MTU condition (routes/conditions.ts), which /readyz follows.
+  const bad = mtuProblems({ iface: ext.name, ifaceMtu: ext.mtu, want, envMtu, bridge: br ? { name: bridge, mtu: br.mtu } : undefined })
   if (bad.length)
     return fail(
       'mtu',

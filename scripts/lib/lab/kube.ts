@@ -14,6 +14,10 @@ export class LabKube {
   private proc?: ChildProcess
   kubeconfig = ''
   netConf = ''
+  /** the flannel service account's token (kube-flannel's RBAC) */
+  flannelToken = ''
+  private ids = 0
+  private waiting = new Map<number, (m: { ok?: unknown; error?: string }) => void>()
 
   constructor(private readonly o: { dir: string; sw: string; ip: string; weftLab: string; netConf: Record<string, unknown> }) {}
 
@@ -44,11 +48,18 @@ export class LabKube {
     )
     closeSync(fd)
     this.proc = p
-    const hello = await new Promise<{ url: string; flannel: string }>((resolve, reject) => {
+    const lines = createInterface({ input: p.stdout! })
+    const hello = await new Promise<{ url: string; flannel: string; admin: string }>((resolve, reject) => {
       p.once('exit', (c) => reject(new Error(`the API double exited (${c}); see ${join(dir, 'api-double.log')}`)))
-      createInterface({ input: p.stdout! }).once('line', (l) => resolve(JSON.parse(l)))
+      lines.once('line', (l) => resolve(JSON.parse(l)))
     })
-    p.stdout!.resume() // replies to our commands are not read
+    // Replies to call(); createNode's (id 0) are not waited for.
+    lines.on('line', (l) => {
+      const m = JSON.parse(l)
+      this.waiting.get(m.id)?.(m)
+      this.waiting.delete(m.id)
+    })
+    this.flannelToken = hello.flannel
     this.kubeconfig = join(dir, 'kubeconfig')
     writeFileSync(
       this.kubeconfig,
@@ -57,6 +68,15 @@ export class LabKube {
     this.netConf = join(dir, 'net-conf.json')
     writeFileSync(this.netConf, JSON.stringify(this.o.netConf) + '\n')
     return p
+  }
+
+  /** One command to the double (kube-double-serve.ts ops: getNode, updateNode, addToken...), its reply. */
+  call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = ++this.ids
+      this.waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m.ok as T)))
+      this.proc!.stdin!.write(JSON.stringify({ id, op, args }) + '\n')
+    })
   }
 
   /** A Node with its podCIDR(s), as the controller-manager allocates them (podCIDR is the first). */

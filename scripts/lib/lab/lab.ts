@@ -76,7 +76,8 @@ export class Lab {
   readonly pods: LabPod[] = []
   private etcd?: ChildProcess
   private procs: ChildProcess[] = []
-  private kube?: LabKube
+  /** Kubernetes mode: the API double, its kubeconfig and net-conf.json */
+  kube?: LabKube
   private namespaces: string[] = []
   private say: (l: string) => void
 

@@ -19,20 +19,30 @@ export async function listTable(f: Family): Promise<string | undefined> {
   return res.code === 0 ? res.stdout : undefined
 }
 
-/** Line differences between the listing we installed and the one now in the kernel. */
+/**
+ * nft prints numbers its own way (`meta mark 0x4000` is listed as `0x00004000`): one spelling for
+ * both sides, so a table body we planned (nft.ts tableBody) compares with a kernel listing.
+ */
+export function canonLine(l: string): string {
+  return l.trim().replace(/\b0x0*([0-9a-f]+)\b/gi, (_, h: string) => `0x${h.toLowerCase()}`)
+}
+
+/**
+ * Line differences between the table we want (a listing we took after our apply, or the planned
+ * body) and the one now in the kernel: missing and unexpected lines, else the first line out of
+ * order.
+ */
 export function listingDiff(f: Family, want: string, have: string | undefined): string[] {
   const t = `${nftFamily(f)} ${tableName(f)}`
   if (have === undefined) return [`missing table ${t}`]
-  const w = want
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-  const h = have
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
+  const lines = (s: string) => s.split('\n').map(canonLine).filter(Boolean)
+  const w = lines(want)
+  const h = lines(have)
   const out = w.filter((l) => !h.includes(l)).map((l) => `nft ${t}: missing: ${l}`)
   out.push(...h.filter((l) => !w.includes(l)).map((l) => `nft ${t}: unexpected: ${l}`))
-  if (!out.length && w.join('\n') !== h.join('\n')) out.push(`nft ${t}: rules out of order`)
+  if (!out.length && w.join('\n') !== h.join('\n')) {
+    const i = w.findIndex((l, k) => l !== h[k])
+    out.push(`nft ${t}: rules out of order: "${h[i]}" where "${w[i]}" belongs`)
+  }
   return out
 }

@@ -9,11 +9,11 @@ import { showPlan } from '../core/plan.ts'
 import { log, warn, errText } from '../core/log.ts'
 import { PermanentError, type PeerSource } from '../registry/registry.ts'
 import { sleep } from '../registry/etcd/peers.ts'
-import type { Family } from '../net/cidr.ts'
 import type { Backend } from './backend.ts'
 import { PeerVerdicts, type NodeView } from './peers.ts'
 import { watchRouteDeletions } from './monitor.ts'
 import { reportSync } from './sync-report.ts'
+import type { NodeFacts } from './conditions.ts'
 
 export interface ReconcileOpts {
   /** seconds between full resyncs */
@@ -22,6 +22,8 @@ export interface ReconcileOpts {
   once: boolean
   /** print the plan of one sync, change nothing */
   dryRun: boolean
+  /** subnet.env, for the MTU condition reported with every full sync (conditions.ts) */
+  subnetFile?: string
 }
 
 /**
@@ -47,7 +49,8 @@ export async function reconcile<D>(backend: Backend<D>, node: NodeView, registry
   }
 
   log(`${backend.what ? `${backend.what}: ` : ''}watching ${registry.describe()}; full resync every ${o.resync} s`)
-  const families: Family[] = node.networks.map((n) => n.family)
+  // What else the node needs to carry pod traffic, checked with every full sync (conditions.ts).
+  const facts: NodeFacts = { families: node.networks.map((n) => n.family), iface: node.iface, backend: node.cfg.backend, subnetFile: o.subnetFile ?? '' }
   let listed = true // the first full sync uses the list just read
   const sync = new Coalescer(async (full) => {
     // When the registry is down, it says so once; the kernel is still repaired below.
@@ -65,7 +68,7 @@ export async function reconcile<D>(backend: Backend<D>, node: NodeView, registry
         peers: Math.max(0, registry.leases.size - 1), // every lease but our own
         desired: want.length,
         outcomes: done.outcomes,
-        families,
+        node: facts,
       })
   })
   sync.request(true)

@@ -64,6 +64,23 @@ export function nodeSubnets(node: KubeNode, cfg: NetworkConfig): Subnets {
 }
 
 /**
+ * The network config as the parts use it: net-conf.json, with SubnetLen / IPv6SubnetLen taken
+ * from our Node's podCIDR sizes where net-conf does not set them (`by`). A podCIDR that is
+ * unassigned or wrong leaves the config as it is (acquire says what is wrong with it).
+ */
+export function configForNode(netConf: NetworkConfig, by: { v4: boolean; v6: boolean }, node: KubeNode): NetworkConfig {
+  const cfg = { ...netConf }
+  try {
+    const s = nodeSubnets(node, cfg)
+    if ('lease' in s) {
+      if (by.v4 && s.lease.subnet) cfg.subnetLen = s.lease.subnet.prefix
+      if (by.v6 && s.lease.ipv6Subnet) cfg.ipv6SubnetLen = s.lease.ipv6Subnet.prefix
+    }
+  } catch {}
+  return cfg
+}
+
+/**
  * The annotations flannel sets when any of them differs (AcquireLease): only the changed keys, or
  * undefined when nothing changes (a no-op is not written). public-ip-overwrite wins over our IP.
  */

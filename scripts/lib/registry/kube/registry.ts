@@ -7,7 +7,7 @@ import type { NetworkConfig } from '../../formats/net-conf.ts'
 import { PermanentError, type OurAttrs, type OurLease, type Registry } from '../registry.ts'
 import { KubeStatusError, type KubeClient } from './client.ts'
 import type { KubeNode, InformerOpts } from './informer.ts'
-import { annotationPatch, conditionPatch, nodeSubnets, ourVtepMacs } from './node.ts'
+import { annotationPatch, conditionPatch, configForNode, nodeSubnets, ourVtepMacs } from './node.ts'
 import { KubePeers } from './peers.ts'
 
 const SMP = 'application/strategic-merge-patch+json'
@@ -37,19 +37,11 @@ export class KubeRegistry implements Registry {
 
   /** net-conf.json; the subnet sizes are our Node's podCIDR sizes unless net-conf sets them. */
   async config(signal?: AbortSignal): Promise<NetworkConfig | undefined> {
-    const cfg = { ...this.o.netConf }
     const by = this.o.lenFromNode
-    if (!by || (!by.v4 && !by.v6)) return cfg
+    if (!by || (!by.v4 && !by.v6)) return { ...this.o.netConf }
     const node = await this.ourNode(signal)
     if (!node) return undefined
-    try {
-      const s = nodeSubnets(node, cfg)
-      if ('lease' in s) {
-        if (by.v4 && s.lease.subnet) cfg.subnetLen = s.lease.subnet.prefix
-        if (by.v6 && s.lease.ipv6Subnet) cfg.ipv6SubnetLen = s.lease.ipv6Subnet.prefix
-      }
-    } catch {} // acquire() says what is wrong with our podCIDR
-    return cfg
+    return configForNode(this.o.netConf, by, node)
   }
 
   /** Our Node now (GET nodes/<name>), waiting while it does not exist yet. */
