@@ -61,9 +61,10 @@ fi
 # like the apt step above, so the test itself downloads nothing; kept for later runs.
 if [ "${1:-}" = "--judges" ]; then
   base=/var/cache/weft/base-bookworm-minbase.tar
-  if [ ! -s "$base" ]; then
+  if [ ! -f "$base" ]; then
+    rm -rf "$base" "$base.part"
     echo "weft: building the image test's Debian base ($base, mmdebstrap minbase bookworm)" >&2
     mkdir -p /var/cache/weft
-    mmdebstrap --quiet --variant=minbase --include=iproute2,iptables,nftables bookworm "$base.part" && mv "$base.part" "$base"
+    mmdebstrap --quiet --format=tar --variant=minbase --include=iproute2,iptables,nftables bookworm "$base.part" && mv "$base.part" "$base"
   fi
 fi

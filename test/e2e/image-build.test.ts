@@ -10,7 +10,7 @@
 // the test run mmdebstrap itself.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { Lab } from '../../scripts/lib/lab/lab.ts'
@@ -45,7 +45,7 @@ before(async () => {
   scope.onClose(() => tearDownPodmanSync(pm))
   // WEFT_BASE_TAR: a base made before by the same mmdebstrap line (a re-run then skips its minutes)
   // test/setup.sh --judges builds it once into BASE_CACHE (a set-up step, like apt)
-  const given = process.env.WEFT_BASE_TAR || (existsSync(BASE_CACHE) ? BASE_CACHE : '')
+  const given = process.env.WEFT_BASE_TAR || (existsSync(BASE_CACHE) && statSync(BASE_CACHE).isFile() ? BASE_CACHE : '')
   const tar = given || join(dir, 'base.tar')
   if (!given) await run(['mmdebstrap', '--quiet', '--variant=minbase', '--include=iproute2,iptables,nftables', 'bookworm', tar], { timeoutMs: 15 * 60000 })
   await podman(pm, ['import', tar, BASE], { timeoutMs: 5 * 60000 })
