@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Scope, waitFor, dist, root, inNs } from '../helpers/scope.ts'
 import { startKubeDouble, type KubeDouble } from '../helpers/kube-double-client.ts'
 import { Lab, type LabNode } from '../../scripts/lib/lab/lab.ts'
+import { gatewayRoutes, startKubeFlanneld as startOnDouble } from '../helpers/kube-lab.ts'
 
 const P = 'flannel.alpha.coreos.com/'
 const scope = new Scope()
@@ -21,27 +22,9 @@ after(async () => {
 let d: KubeDouble
 let kubeconfig: string
 const cidrs = (i: number) => [`10.244.${i}.0/24`, `fd44:0:0:${i}::/64`]
-const gwRoutes = async (n: LabNode, fam: 4 | 6) =>
-  (await lab.routesOf(n, fam))
-    .filter((r) => r.gateway && r.dst !== 'default')
-    .map((r) => `${r.dst} via ${r.gateway}`)
-    .sort()
+const gwRoutes = (n: LabNode, fam: 4 | 6) => gatewayRoutes(lab, n, fam)
 
-function startKubeFlanneld(n: LabNode, netConf: string) {
-  const argv = [
-    'env',
-    `NODE_NAME=${n.name}`,
-    process.execPath,
-    dist('flanneld'),
-    '--kube-subnet-mgr',
-    `--kubeconfig-file=${kubeconfig}`,
-    `--net-config-path=${netConf}`,
-    `--subnet-file=${n.subnetFile}`,
-    '--ip-masq',
-    '--iptables-resync=1',
-  ]
-  n.flanneld = lab.spawnIn(n.ns, argv, n.logFile)
-}
+const startKubeFlanneld = (n: LabNode, netConf: string) => startOnDouble(lab, n, { kubeconfig, netConf })
 
 test('dual stack, host-gw: podCIDRs of both families, subnet.env, v6 annotations, routes both ways, pods ping over IPv6', async () => {
   await lab.up()

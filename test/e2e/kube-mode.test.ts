@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { Scope, waitFor, dist, root, inNs } from '../helpers/scope.ts'
 import { startKubeDouble, makeCa, makeLeaf, type KubeDouble } from '../helpers/kube-double-client.ts'
 import { Lab, type LabNode } from '../../scripts/lib/lab/lab.ts'
+import { gatewayRoutes, startKubeFlanneld as startOnDouble } from '../helpers/kube-lab.ts'
 
 const P = 'flannel.alpha.coreos.com/'
 const scope = new Scope()
@@ -23,29 +24,9 @@ let d: KubeDouble
 let kubeconfig: string
 let netConf: string
 const managed = (ip: string) => ({ [`${P}kube-subnet-manager`]: 'true', [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null', [`${P}public-ip`]: ip })
-const routes = async (n: LabNode) =>
-  (await lab.routesOf(n))
-    .filter((r) => r.gateway && r.dst !== 'default')
-    .map((r) => `${r.dst} via ${r.gateway}`)
-    .sort()
+const routes = (n: LabNode) => gatewayRoutes(lab, n)
 
-function startKubeFlanneld(n: LabNode, env: Record<string, string>, extra: string[] = []) {
-  const argv = [
-    'env',
-    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    process.execPath,
-    dist('flanneld'),
-    '--kube-subnet-mgr',
-    `--kubeconfig-file=${kubeconfig}`,
-    `--net-config-path=${netConf}`,
-    `--subnet-file=${n.subnetFile}`,
-    '--ip-masq',
-    '--iptables-resync=1',
-    ...extra,
-  ]
-  n.flanneld = lab.spawnIn(n.ns, argv, n.logFile)
-  return n.flanneld
-}
+const startKubeFlanneld = (n: LabNode, env: Record<string, string>, extra: string[] = []) => startOnDouble(lab, n, { kubeconfig, netConf, env, extra })
 
 test('3 nodes on the API double: subnet.env, annotations, condition, routes both ways, pods ping', async () => {
   await lab.up()

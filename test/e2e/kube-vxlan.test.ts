@@ -5,9 +5,10 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Scope, waitFor, dist, root, inNs } from '../helpers/scope.ts'
+import { Scope, waitFor, root, inNs } from '../helpers/scope.ts'
 import { startKubeDouble, type KubeDouble } from '../helpers/kube-double-client.ts'
 import { Lab, type LabNode } from '../../scripts/lib/lab/lab.ts'
+import { startKubeFlanneld } from '../helpers/kube-lab.ts'
 
 const P = 'flannel.alpha.coreos.com/'
 const scope = new Scope()
@@ -20,21 +21,7 @@ let d: KubeDouble
 let kubeconfig: string
 let netConf: string
 
-function start(n: LabNode) {
-  const argv = [
-    'env',
-    `NODE_NAME=${n.name}`,
-    process.execPath,
-    dist('flanneld'),
-    '--kube-subnet-mgr',
-    `--kubeconfig-file=${kubeconfig}`,
-    `--net-config-path=${netConf}`,
-    `--subnet-file=${n.subnetFile}`,
-    '--ip-masq',
-    '--iptables-resync=1',
-  ]
-  n.flanneld = lab.spawnIn(n.ns, argv, n.logFile)
-}
+const start = (n: LabNode) => startKubeFlanneld(lab, n, { kubeconfig, netConf })
 const macOf = (n: LabNode) => JSON.parse(inNs(n.ns, ['ip', '-j', 'link', 'show', 'flannel.1']).stdout || '[{}]')[0].address as string | undefined
 
 test("vxlan on the API double: backend-data is flannel.1's VNI and MAC, pods ping across", async () => {
