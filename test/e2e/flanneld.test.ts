@@ -66,6 +66,17 @@ test('flanneld --kube-subnet-mgr without net-conf or credentials, or with a kube
   k = kube(`--net-config-path=${tmp}/net-conf.json`, `--kubeconfig-file=${tmp}/kubeconfig`)
   assert.equal(k.code, 2)
   assert.match(k.stderr, /kubeconfig .*unsupported YAML/)
+  // a net-conf weft cannot run: refused at once, as a usage error, before any request
+  for (const [conf, why] of [
+    ['{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"host-gw"}}', /IPv6-only \(EnableIPv4 false\) is not supported by weft yet/],
+    ['{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}', /udp/],
+    ['{"Network":"127.0.0.0/16","Backend":{"Type":"host-gw"}}', /loopback/],
+  ] as const) {
+    writeFileSync(`${tmp}/bad-net-conf.json`, conf)
+    k = kube(`--net-config-path=${tmp}/bad-net-conf.json`, `--kubeconfig-file=${tmp}/kubeconfig`)
+    assert.equal(k.code, 2, k.stderr)
+    assert.match(k.stderr, why)
+  }
   assert.equal(existsSync(`${tmp}/subnet.env`), false)
 })
 

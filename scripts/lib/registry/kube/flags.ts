@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { UsageError, renderFlags, type FlagSpec } from '../../core/flags.ts'
 import { parseNetworkConfig } from '../../formats/net-conf.ts'
+import { checkUsable } from '../../formats/net-conf-usable.ts'
 import { log, errText } from '../../core/log.ts'
 import { loadTarget, ConfigError } from './credentials.ts'
 import { KubeClient, KubeStatusError } from './client.ts'
@@ -51,7 +52,9 @@ export function kubeSetup(f: KubeFlagValues, env: NodeJS.ProcessEnv = process.en
   }
   let netConf
   try {
-    netConf = parseNetworkConfig(text)
+    // A file read once at start (as flannel does): a config weft cannot run is refused before
+    // anything is written, as etcd mode waits on it (formats/net-conf-usable.ts).
+    netConf = checkUsable(parseNetworkConfig(text))
   } catch (e) {
     throw new UsageError(`net conf ${f['net-config-path']}: ${errText(e)}`)
   }
