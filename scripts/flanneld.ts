@@ -12,8 +12,7 @@ import { spec as MASQ_SPEC } from './lib/masq/config.ts'
 import { runMain, fail } from './lib/core/cli.ts'
 import { log, errText, debug } from './lib/core/log.ts'
 import { SUPERVISOR_ENV } from './lib/core/part-guard.ts'
-import { selectIface } from './lib/net/iface.ts'
-import { runJson } from './lib/core/sh.ts'
+import { selectIface, globalIpv6 } from './lib/net/iface.ts'
 import { parseSubnetEnv, type SubnetEnv } from './lib/formats/subnet-env.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { Part, bundlePath, type PartSpec } from './lib/daemon/supervise.ts'
@@ -273,14 +272,6 @@ async function nodePublicIps(
   } finally {
     reg.close()
   }
-}
-
-/** The interface's first usable global IPv6 address (permanent before dynamic; deprecated and tentative skipped), or ''. */
-async function globalIpv6(ifname: string): Promise<string> {
-  type A = { local?: string; scope?: string; dynamic?: boolean; deprecated?: boolean; tentative?: boolean; dadfailed?: boolean }
-  const links = await runJson<{ addr_info?: A[] }[]>(['ip', '-j', '-6', 'addr', 'show', 'dev', ifname, 'scope', 'global']).catch(() => [])
-  const addrs = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.scope === 'global' && !a.deprecated && !a.tentative && !a.dadfailed)
-  return (addrs.find((a) => !a.dynamic) ?? addrs[0])?.local ?? ''
 }
 
 function readPrevious(path: string): SubnetEnv | undefined {

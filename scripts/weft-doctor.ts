@@ -6,7 +6,7 @@
 // (`ip netns exec <node> weft-doctor ...` for a namespace). Works with or without flanneld.
 import { parseFlags, helpText, UsageError, type FlagSpec } from './lib/core/flags.ts'
 import { errText } from './lib/core/log.ts'
-import { selectIface, type ExtIface } from './lib/net/iface.ts'
+import { selectIface, globalIpv6, type ExtIface } from './lib/net/iface.ts'
 import { parseIp } from './lib/net/cidr.ts'
 import { etcdArgs, etcdFromFlags } from './lib/registry/etcd/flags.ts'
 import type { EtcdClient } from './lib/registry/etcd/client.ts'
@@ -42,6 +42,13 @@ async function main(): Promise<number> {
       throw new UsageError(`--${k}: ${errText(e)}`)
     }
   }
+  if (f['public-ipv6']) {
+    try {
+      parseIp(f['public-ipv6'], 6)
+    } catch (e) {
+      throw new UsageError(`--public-ipv6: ${errText(e)}`)
+    }
+  }
   const margin = f['subnet-lease-renew-margin']
   if (margin < 1 || margin > 1439) throw new UsageError(`--subnet-lease-renew-margin=${margin}: must be from 1 to 1439 minutes`)
   if (f['healthz-port'] < 0 || f['healthz-port'] > 65535) throw new UsageError(`--healthz-port=${f['healthz-port']}: not a port`)
@@ -75,12 +82,15 @@ async function main(): Promise<number> {
     vs.push(fail('interface', errText(e), 'give flanneld --iface (and the doctor the same)'))
   }
   const publicIp = givenIp || ext?.ip.text || ''
+  // Dual stack: --public-ipv6, else node-public-ipv6, else the interface's global IPv6 (as flanneld).
+  const publicIpv6 = d.cfg?.enableIPv6 ? f['public-ipv6'] || annotatedPublicIp(d, 6) || (ext ? await globalIpv6(ext.name) : '') : ''
   // 4. subnet.env against our lease (etcd) or our Node's podCIDR (Kubernetes); the lease's time
   //    left, or the annotations we publish on our Node.
   const envProblem = readSubnetEnv(f['subnet-file'], d)
   if (envProblem) vs.push(envProblem)
   else vs.push(kube ? checkSubnetEnvKube(f['subnet-file'], d) : checkSubnetEnv(f['subnet-file'], d, prefix, publicIp))
-  vs.push(kube ? await checkAnnotations(d, publicIp, f['set-node-network-unavailable']) : await checkLease(etcd!, d, margin))
+  if (kube) vs.push(...(await checkAnnotations(d, publicIp, publicIpv6, f['set-node-network-unavailable'])))
+  else vs.push(await checkLease(etcd!, d, margin))
   // 5. The kernel against it, with the parts' planning code.
   if (ext) {
     const registryArgs = kube ? kubeArgs(f) : etcdArgs(f)
@@ -104,7 +114,8 @@ async function main(): Promise<number> {
 const SUMMARY = `Checks this node's pod network, read only, and names what is wrong with the command that
 fixes it: flanneld and its parts running; flanneld's /readyz (with --healthz-port); the registry
 reachable and its config; subnet.env against our lease; the lease's time left (with
---kube-subnet-mgr: the Kubernetes API, our Node's podCIDR and the annotations we publish); peer routes
+--kube-subnet-mgr: the Kubernetes API, our Node's podCIDR(s) and the annotations we publish, IPv6 ones
+in dual stack); peer routes
 (host-gw) or the vxlan device and its neigh/fdb/route entries, missing, wrong or stale, planned
 by the route syncer's own code; FLANNEL-POSTRTG/FLANNEL-FWD (or the nftables tables) complete
 and in order; the CNI config and its plugins; forwarding and br_netfilter sysctls; one MTU from

@@ -40,6 +40,8 @@ test('weft-lab --kube --ipv6: Nodes get podCIDRs of both families, every IPv4 an
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /"EnableIPv6":true,"IPv6Network":"fd44::\/56"/)
   for (const i of [1, 2]) assert.match(r.stdout, new RegExp(`^ +fd77::1${i} +fd44:0:0:${i}::/64 +pod1 fd44:0:0:${i}::2$`, 'm'))
+  // The doctor's table (node1): the IPv6 annotations as host-gw publishes them.
+  assert.match(r.stdout, /^annotations v6 +ok +Node node1: backend-v6-data null, public-ipv6 fd77::11, as this node publishes them/m)
   assert.match(r.stdout, /IPv6 pod-to-pod \(ping -6\):\n {2}node1-pod1 +-> ok {2}node2-pod1\n {2}node2-pod1 +-> ok {2}node1-pod1\n/)
   assert.match(r.stdout, /all checks passed\nlab removed\n$/)
   assert.deepEqual(netnsOf(idOf(r.stdout)), [])

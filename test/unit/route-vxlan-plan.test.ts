@@ -115,9 +115,9 @@ test('VxlanPeers: valid vxlan leases become peers; own silent; each bad one warn
   assert.match(text, /10.244.8.0-24: backend type "host-gw", this node runs vxlan/)
 })
 
-test('vxlanDev: flannel.<VNI>, VNI 1 by default, a bad VNI named', () => {
-  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan' })), { dev: 'flannel.1', vni: 1 })
-  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan', vni: 7 })), { dev: 'flannel.7', vni: 7 })
+test('vxlanDev: flannel.<VNI> (and flannel-v6.<VNI>), VNI 1 by default, a bad VNI named', () => {
+  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan' })), { dev: 'flannel.1', dev6: 'flannel-v6.1', vni: 1 })
+  assert.deepEqual(vxlanDev(backend({ Type: 'vxlan', vni: 7 })), { dev: 'flannel.7', dev6: 'flannel-v6.7', vni: 7 })
   assert.throws(() => vxlanDev(backend({ VNI: -1 })), /Backend.VNI must be an integer/)
 })
 

@@ -51,7 +51,7 @@ export async function checkRoutes(d: Desired, prefix: string, iface: string, fix
 async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<Verdict[]> {
   const out: Verdict[] = []
   const backend = d.cfg!.backend as VxlanBackend
-  const { dev, vni } = vxlanDev(backend)
+  const { dev, dev6, vni } = vxlanDev(backend)
   const link = await readLink(dev)
   const vtep = d.own?.backendData && typeof d.own.backendData.VtepMAC === 'string' ? d.own.backendData.VtepMAC : undefined
   if (!link) out.push(fail('vxlan device', `${dev} does not exist`, 'systemctl restart flanneld (weft-subnet creates it)'))
@@ -77,7 +77,7 @@ async function checkVxlan(d: Desired, node: NodeView, fixCmd: string): Promise<V
   const bad: string[] = []
   let n = 0
   for (const fam of fams) {
-    const fdev = fam === 4 ? dev : `flannel-v6.${vni}`
+    const fdev = fam === 4 ? dev : dev6
     const plan = await planVxlanSync(node, fdev, peers, fam)
     n += peers.filter((p) => p.subnet.family === fam).length
     bad.push(...lines(plan.bridgeBatch), ...lines(plan.ipBatch))

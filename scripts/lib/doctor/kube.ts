@@ -4,7 +4,7 @@
 // same route planning as etcd leases) and the annotations the subnet writer publishes
 // (annotationPatch: what it would write now is what is wrong on our Node).
 // Checks here: the registry (API reachable, our Node, its podCIDR), subnet.env against the
-// podCIDR, our Node's annotations and NetworkUnavailable condition.
+// podCIDR(s), our Node's annotations (both families in dual stack) and NetworkUnavailable condition.
 import { kubeSetup, nodeName, type KubeFlagValues } from '../registry/kube/flags.ts'
 import { KubeClient, KubeStatusError } from '../registry/kube/client.ts'
 import { KubePeers } from '../registry/kube/peers.ts'
@@ -105,6 +105,8 @@ export function checkSubnetEnvKube(path: string, d: Desired): Verdict {
   const problems: string[] = []
   if (d.cfg.network && env.networks[0]?.text !== d.cfg.network.text)
     problems.push(`FLANNEL_NETWORK ${env.networks[0]?.text ?? '(none)'} but net-conf.json says ${d.cfg.network.text}`)
+  if (d.cfg.enableIPv6 && d.cfg.ipv6Network && env.ipv6Networks[0]?.text !== d.cfg.ipv6Network.text)
+    problems.push(`FLANNEL_IPV6_NETWORK ${env.ipv6Networks[0]?.text ?? '(none)'} but net-conf.json says ${d.cfg.ipv6Network.text}`)
   if (!sameCidr(lease.subnet, env.subnet)) problems.push(`FLANNEL_SUBNET ${env.subnet.text} is not Node ${d.kube!.name}'s podCIDR ${lease.subnet.text}`)
   if (lease.ipv6Subnet && !(env.ipv6Subnet && sameCidr(lease.ipv6Subnet, env.ipv6Subnet)))
     problems.push(`FLANNEL_IPV6_SUBNET ${env.ipv6Subnet?.text ?? '(none)'} is not Node ${d.kube!.name}'s IPv6 podCIDR ${lease.ipv6Subnet.text}`)
@@ -114,48 +116,86 @@ export function checkSubnetEnvKube(path: string, d: Desired): Verdict {
 
 /**
  * Our Node's annotations against what the subnet writer would publish from this node now (its
- * own annotationPatch: a key it would write is a key that is wrong), and NetworkUnavailable.
+ * own annotationPatch: a key it would write is a key that is wrong), and NetworkUnavailable. With
+ * EnableIPv6 a second row, 'annotations v6': public-ipv6 and backend-v6-data (flannel-v6.<VNI>'s
+ * MAC for vxlan, null for host-gw), from the same annotationPatch call.
  */
-export async function checkAnnotations(d: Desired, publicIp: string, setNetworkUnavailable: boolean): Promise<Verdict> {
+export async function checkAnnotations(d: Desired, publicIp: string, publicIpv6: string, setNetworkUnavailable: boolean): Promise<Verdict[]> {
   const k = d.kube
-  if (!k || !d.cfg) return skip('annotations', 'needs our Node (see registry)')
+  const dual = !!d.cfg?.enableIPv6
+  const both = (v: Verdict): Verdict[] => (dual ? [v, { ...v, check: 'annotations v6' }] : [v])
+  if (!k || !d.cfg) return both(skip('annotations', 'needs our Node (see registry)'))
   let ip
   try {
     ip = parseIp(publicIp, 4)
   } catch {
-    return skip('annotations', `no IPv4 public address to compare (${JSON.stringify(publicIp)})`)
+    return both(skip('annotations', `no IPv4 public address to compare (${JSON.stringify(publicIp)})`))
   }
   const cfg = d.cfg
-  let backendData: Record<string, unknown> | null = null
-  let unknownData = false
-  if (cfg.backend.type === 'vxlan') {
-    const { dev, vni } = vxlanDev(cfg.backend as VxlanBackend)
-    const link = await readLink(dev)
-    // As weft-subnet builds it: the device's MAC is the VtepMAC (no device: the vxlan check says so).
-    if (link?.mac) backendData = { VNI: vni, VtepMAC: link.mac }
-    else unknownData = true
-  }
   const a = ann(k.prefix)
+  const bad6: string[] = []
+  let ip6
+  if (dual) {
+    try {
+      ip6 = parseIp(publicIpv6, 6)
+    } catch {
+      bad6.push(`no IPv6 public address to compare ${a.ip6} with (${JSON.stringify(publicIpv6)}); weft-subnet needs one with EnableIPv6`)
+    }
+  }
+  let backendData: Record<string, unknown> | null = null
+  let backendV6Data: Record<string, unknown> | null = null
+  const unknown: string[] = [] // keys whose value we cannot know (no device: the vxlan check says so)
+  if (cfg.backend.type === 'vxlan') {
+    const { dev, dev6, vni } = vxlanDev(cfg.backend as VxlanBackend)
+    // As weft-subnet builds them: a device's MAC is its VtepMAC.
+    const link = await readLink(dev)
+    if (link?.mac) backendData = { VNI: vni, VtepMAC: link.mac }
+    else unknown.push(a.data)
+    if (ip6) {
+      const link6 = await readLink(dev6)
+      if (link6?.mac) backendV6Data = { VNI: vni, VtepMAC: link6.mac }
+      else unknown.push(a.data6), bad6.push(`${dev6} does not exist, so ${a.data6} cannot be compared (weft-subnet creates it with EnableIPv6)`)
+    }
+  }
   const have = k.node.metadata.annotations ?? {}
-  const want = annotationPatch(have, { publicIp: ip, backendType: cfg.backend.type, backendData }, k.prefix, () => {}) ?? {}
-  if (unknownData) delete want[a.data]
-  const bad = Object.entries(want).map(([key, v]) => `${key} is ${key in have ? JSON.stringify(have[key]) : 'missing'}, want ${JSON.stringify(v)}`)
+  const attrs = { publicIp: ip, publicIpv6: ip6, backendType: cfg.backend.type, backendData, backendV6Data }
+  const want = annotationPatch(have, attrs, k.prefix, () => {}) ?? {}
+  for (const key of unknown) delete want[key]
+  const bad: string[] = []
+  for (const [key, v] of Object.entries(want))
+    (key === a.data6 || key === a.ip6 ? bad6 : bad).push(`${key} is ${key in have ? JSON.stringify(have[key]) : 'missing'}, want ${JSON.stringify(v)}`)
   if (setNetworkUnavailable && conditionPatch(k.node, new Date())) {
     const c = (k.node.status?.conditions ?? []).find((x: { type?: string }) => x?.type === 'NetworkUnavailable')
     bad.push(`condition NetworkUnavailable is ${c ? `${c.status} (${c.reason ?? 'no reason'})` : 'not set'}, want False (FlannelIsUp)`)
   }
-  if (bad.length) return fail('annotations', `Node ${k.name}: ${bad.join('; ')}`, `${RESTART}: weft-subnet publishes them again`)
-  const shown = [a.type, a.data, a.ip].map((key) => `${key.slice(k.prefix.length)} ${have[key]}`)
-  return ok('annotations', `Node ${k.name}: ${shown.join(', ')}, as this node publishes them${setNetworkUnavailable ? '; NetworkUnavailable False (FlannelIsUp)' : ''}`)
+  const fix = `${RESTART}: weft-subnet publishes them again`
+  const shown = (keys: string[]) => keys.map((key) => `${key.slice(k.prefix.length)} ${have[key]}`).join(', ')
+  const out = [
+    bad.length
+      ? fail('annotations', `Node ${k.name}: ${bad.join('; ')}`, fix)
+      : ok(
+          'annotations',
+          `Node ${k.name}: ${shown([a.type, a.data, a.ip])}, as this node publishes them${setNetworkUnavailable ? '; NetworkUnavailable False (FlannelIsUp)' : ''}`,
+        ),
+  ]
+  if (dual) {
+    const fix6 = ip6 ? fix : 'give flanneld --public-ipv6 (and the doctor the same), or a global IPv6 address on the interface'
+    out.push(
+      bad6.length
+        ? fail('annotations v6', `Node ${k.name}: ${bad6.join('; ')}`, fix6)
+        : ok('annotations v6', `Node ${k.name}: ${shown([a.data6, a.ip6])}, as this node publishes them`),
+    )
+  }
+  return out
 }
 
-/** The public IP flanneld uses: --public-ip, else our Node's node-public-ip annotation (as flanneld). */
-export function annotatedPublicIp(d: Desired): string {
+/** The public IP flanneld uses: --public-ip(v6), else our Node's node-public-ip(v6) annotation (as flanneld). */
+export function annotatedPublicIp(d: Desired, family: 4 | 6 = 4): string {
   const k = d.kube
-  const v = k?.node.metadata.annotations?.[ann(k.prefix).nodeIp]
+  const v = k?.node.metadata.annotations?.[family === 4 ? ann(k.prefix).nodeIp : ann(k.prefix).nodeIp6]
   if (!v) return ''
   try {
-    return parseIp(v, 4).text
+    return parseIp(v, family).text
   } catch {
     return ''
   }

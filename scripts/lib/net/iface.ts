@@ -181,3 +181,11 @@ export async function selectLink(iface: string, publicIp?: Ip): Promise<{ name: 
   const [links, routes] = await Promise.all([readLinks(), iface || publicIp ? [] : readDefaultRoutes()])
   return chooseLink(links, routes, iface, publicIp)
 }
+
+/** The interface's first usable global IPv6 address (permanent before dynamic; deprecated and tentative skipped), or ''. */
+export async function globalIpv6(ifname: string): Promise<string> {
+  type A = { local?: string; scope?: string; dynamic?: boolean; deprecated?: boolean; tentative?: boolean; dadfailed?: boolean }
+  const links = await runJson<{ addr_info?: A[] }[]>(['ip', '-j', '-6', 'addr', 'show', 'dev', ifname, 'scope', 'global']).catch(() => [])
+  const addrs = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.scope === 'global' && !a.deprecated && !a.tentative && !a.dadfailed)
+  return (addrs.find((a) => !a.dynamic) ?? addrs[0])?.local ?? ''
+}

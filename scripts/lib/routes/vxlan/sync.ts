@@ -15,9 +15,9 @@ import { PeerVerdicts, type Desire, type NodeView } from '../peers.ts'
 import { parseKernelRoutes } from '../hostgw/plan.ts'
 import { blackholeLines } from '../blackhole.ts'
 
-/** The device name and VNI of the config's vxlan Backend. */
-export function vxlanDev(b: VxlanBackend): { dev: string; vni: number } {
-  return { dev: `flannel.${b.vni}`, vni: b.vni }
+/** The device names (IPv4, and dual stack's IPv6 twin) and VNI of the config's vxlan Backend. */
+export function vxlanDev(b: VxlanBackend): { dev: string; dev6: string; vni: number } {
+  return { dev: `flannel.${b.vni}`, dev6: `flannel-v6.${b.vni}`, vni: b.vni }
 }
 
 /** A valid vxlan peer's VTEPs: IPv4, and with an IPv6 network IPv6 too (dual stack), or why not. */
