@@ -296,7 +296,7 @@ test('vxlan: weft-doctor checks flannel.1 against the published VtepMAC and name
     const d = await check()
     assert.equal(d.code, 1)
     assert.equal(d.checks.get('vxlan device')?.state, 'fail')
-    assert.match(d.checks.get('vxlan device')!.detail, new RegExp(`flannel\\.1 has MAC 02:00:00:00:00:01 but our lease publishes VtepMAC ${mac}`))
+    assert.match(d.checks.get('vxlan device')!.detail, new RegExp(`flannel\\.1 has MAC 02:00:00:00:00:01 but we publish VtepMAC ${mac} \\(our lease\\)`))
   } finally {
     await run(['ip', '-n', n.ns, 'link', 'set', 'dev', 'flannel.1', 'address', mac])
   }
